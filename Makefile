@@ -1,0 +1,33 @@
+# maas — the two commands of the quick start are `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PIP    := $(VENV)/bin/python -m pip
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
+PYTEST_ARGS ?=
+
+.PHONY: help install run test lint clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c constraints.txt -e '.[all,dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP) ## create .venv and install maas with every extra (pip, torch pinned by constraints.txt)
+
+run: $(STAMP) ## install, then serve the registry in $$MAAS_HOME (default ~/.maas) on 127.0.0.1:8000 (HTTP) and :8001 (gRPC)
+	$(VENV)/bin/maas serve
+
+test: $(STAMP) ## install, then run the whole test suite (starts PostgreSQL if it is not up)
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff, mypy and the import contract that keeps the core free of transports
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy src
+
+clean: ## remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""maas: self-hosted Model-as-a-Service."""

@@ -1,0 +1,86 @@
+"""The one exception tree of maas; transports map its codes to HTTP / gRPC / exit codes at the edge.
+
+    MaasError (code INTERNAL)
+    ├── InvalidArgument      INVALID_ARGUMENT     bad input from outside
+    │   └── PayloadTooLarge  INVALID_ARGUMENT     (HTTP maps it to 413)
+    ├── NotFound             NOT_FOUND            unknown model, version, alias, job
+    ├── AlreadyExists        ALREADY_EXISTS
+    ├── FailedPrecondition   FAILED_PRECONDITION  valid request, wrong state (archived, not loaded…)
+    ├── ResourceExhausted    RESOURCE_EXHAUSTED   queue full, over a limit
+    ├── Unavailable          UNAVAILABLE          not ready / shutting down
+    ├── DeadlineExceeded     DEADLINE_EXCEEDED
+    ├── Unauthenticated      UNAUTHENTICATED
+    ├── IntegrityError       DATA_LOSS            a stored blob does not match its digest
+    └── Internal             INTERNAL
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Code(StrEnum):
+    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    NOT_FOUND = "NOT_FOUND"
+    ALREADY_EXISTS = "ALREADY_EXISTS"
+    FAILED_PRECONDITION = "FAILED_PRECONDITION"
+    RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
+    UNAVAILABLE = "UNAVAILABLE"
+    DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    DATA_LOSS = "DATA_LOSS"
+    INTERNAL = "INTERNAL"
+
+
+class MaasError(Exception):
+    """Base of every error maas raises on purpose; `message` is safe to show to a client."""
+
+    code: Code = Code.INTERNAL
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidArgument(MaasError):
+    code = Code.INVALID_ARGUMENT
+
+
+class PayloadTooLarge(InvalidArgument):
+    pass
+
+
+class NotFound(MaasError):
+    code = Code.NOT_FOUND
+
+
+class AlreadyExists(MaasError):
+    code = Code.ALREADY_EXISTS
+
+
+class FailedPrecondition(MaasError):
+    code = Code.FAILED_PRECONDITION
+
+
+class ResourceExhausted(MaasError):
+    code = Code.RESOURCE_EXHAUSTED
+
+
+class Unavailable(MaasError):
+    code = Code.UNAVAILABLE
+
+
+class DeadlineExceeded(MaasError):
+    code = Code.DEADLINE_EXCEEDED
+
+
+class Unauthenticated(MaasError):
+    code = Code.UNAUTHENTICATED
+
+
+class IntegrityError(MaasError):
+    code = Code.DATA_LOSS
+
+
+class Internal(MaasError):
+    code = Code.INTERNAL

@@ -1,0 +1,91 @@
+"""Transport-neutral inference values and the DataPlane contract that every transport (REST, gRPC) calls.
+
+Transports decode wire formats into these values (numpy arrays inside) and encode the results back; all
+model logic (resolution of versions, batching, pre/post-processing, the classification extension) lives
+behind `DataPlane`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from maas.types import TensorSpec
+
+
+@dataclass
+class InferTensor:
+    """A named tensor; BYTES tensors are numpy object arrays of `bytes`."""
+
+    name: str
+    datatype: str
+    shape: tuple[int, ...]
+    data: np.ndarray
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RequestedOutput:
+    name: str
+    parameters: dict[str, Any] = field(default_factory=dict)  # e.g. classification=k, binary_data=True
+
+
+@dataclass
+class InferenceRequest:
+    model_name: str
+    model_version: str | None
+    inputs: list[InferTensor]
+    outputs: list[RequestedOutput] = field(default_factory=list)  # empty: every output
+    id: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    timeout_s: float | None = None
+
+
+@dataclass
+class InferenceResponse:
+    model_name: str
+    model_version: str
+    outputs: list[InferTensor]
+    id: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ServerMetadata:
+    name: str
+    version: str
+    extensions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    name: str
+    versions: tuple[str, ...]
+    platform: str
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+
+
+@dataclass(frozen=True)
+class ModelIndexEntry:
+    name: str
+    version: str
+    state: str  # READY, UNAVAILABLE, LOADING, UNLOADING
+    reason: str = ""
+
+
+class DataPlane(Protocol):
+    """What every transport calls. All methods raise `maas.errors.MaasError` subclasses on failure."""
+
+    def live(self) -> bool: ...
+    def ready(self) -> bool: ...
+    def server_metadata(self) -> ServerMetadata: ...
+    async def model_ready(self, name: str, version: str | None = None) -> bool: ...
+    async def model_metadata(self, name: str, version: str | None = None) -> ModelMetadata: ...
+    async def model_config(self, name: str, version: str | None = None) -> dict[str, Any]: ...
+    async def infer(self, request: InferenceRequest) -> InferenceResponse: ...
+    async def repository_index(self, ready_only: bool = False) -> list[ModelIndexEntry]: ...
+    async def load(self, name: str) -> None: ...
+    async def unload(self, name: str) -> None: ...
