@@ -1,0 +1,100 @@
+"""What every CLI command shares: settings from env + flags, one registry, JSON or human output, and turning
+MaasError into a one-line message with a non-zero exit code (no traceback)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from maas.config import Settings
+from maas.errors import Code, MaasError
+
+EXIT_CODES = {
+    Code.INVALID_ARGUMENT: 2,
+    Code.NOT_FOUND: 3,
+    Code.ALREADY_EXISTS: 4,
+    Code.FAILED_PRECONDITION: 5,
+    Code.RESOURCE_EXHAUSTED: 6,
+    Code.UNAVAILABLE: 7,
+    Code.DEADLINE_EXCEEDED: 8,
+    Code.UNAUTHENTICATED: 9,
+    Code.DATA_LOSS: 10,
+    Code.INTERNAL: 1,
+}
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class CliState:
+    """Global flags, set by the root callback; the registry is opened lazily, once."""
+
+    def __init__(self) -> None:
+        self.overrides: dict[str, Any] = {}
+        self._registry: Any = None
+
+    def settings(self, **more: Any) -> Settings:
+        return Settings(**{**self.overrides, **more})
+
+    def registry(self) -> Any:
+        if self._registry is None:
+            from maas.registry import Registry
+
+            self._registry = Registry(self.settings())
+        return self._registry
+
+
+state = CliState()
+
+
+def set_home(home: Path | None, database_url: str | None) -> None:
+    if home is not None:
+        state.overrides["home"] = home
+    if database_url:
+        state.overrides["database_url"] = database_url
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn MaasError into `error: message` on stderr and the code's exit status."""
+
+    @wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except MaasError as exc:
+            fail(exc.message, EXIT_CODES.get(exc.code, 1))
+        except (OSError, ValueError) as exc:  # e.g. an unreadable file named on the command line
+            fail(str(exc), 1)
+
+    return wrapper
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+
+
+@contextmanager
+def progress(description: str) -> Iterator[None]:
+    """A spinner on stderr for long work; silent when stderr is not a terminal."""
+    if not err_console.is_terminal:
+        yield
+        return
+    with err_console.status(description):
+        yield

@@ -1,0 +1,65 @@
+"""Maps the core error tree to HTTP statuses (the REST edge) — the one place that knows both."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from maas.errors import Code, MaasError, PayloadTooLarge
+
+log = logging.getLogger(__name__)
+
+HTTP_STATUS = {
+    Code.INVALID_ARGUMENT: 400,
+    Code.UNAUTHENTICATED: 401,
+    Code.NOT_FOUND: 404,
+    Code.ALREADY_EXISTS: 409,
+    Code.FAILED_PRECONDITION: 409,
+    Code.RESOURCE_EXHAUSTED: 429,
+    Code.DATA_LOSS: 500,
+    Code.INTERNAL: 500,
+    Code.UNAVAILABLE: 503,
+    Code.DEADLINE_EXCEEDED: 504,
+}
+
+
+def status_of(exc: MaasError) -> int:
+    if isinstance(exc, PayloadTooLarge):
+        return 413
+    return HTTP_STATUS.get(exc.code, 500)
+
+
+def error_response(status: int, message: str) -> JSONResponse:
+    """Every error body is `{"error": message}` (KServe v2's shape), on every route."""
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(MaasError)
+    async def _maas(_req: Request, exc: MaasError) -> JSONResponse:
+        status = status_of(exc)
+        if status >= 500:
+            log.error("%s: %s", exc.code, exc.message)
+        return error_response(status, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        errs = exc.errors()
+        if errs:
+            e = errs[0]
+            loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
+            return error_response(400, f"invalid request: {loc}: {e.get('msg')}" if loc else e.get("msg", ""))
+        return error_response(400, "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_req: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return error_response(500, "internal error")
