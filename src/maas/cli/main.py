@@ -1,2 +1,229 @@
+"""`maas` command line: registry verbs, `config`, `gc` and `serve`. No logic of its own: it calls the core."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
 import typer
-app = typer.Typer()
+from rich.table import Table
+
+from maas import __version__
+from maas.cli.common import console, handle_errors, print_json, set_home, state
+
+app = typer.Typer(
+    name="maas", help="maas: register, convert, optimize and serve models.", no_args_is_help=True,
+    pretty_exceptions_enable=False, add_completion=False,
+)
+models_app = typer.Typer(help="Models in the registry.", no_args_is_help=True)
+versions_app = typer.Typer(help="Versions of a model.", no_args_is_help=True)
+alias_app = typer.Typer(help="Aliases (production, staging, …) pointing at versions.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(versions_app, name="versions")
+app.add_typer(alias_app, name="alias")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def _version_cb(value: bool) -> None:
+    if value:
+        console.print(f"maas {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    home: Annotated[Path | None, typer.Option(help="Registry home (env MAAS_HOME, default ~/.maas).")] = None,
+    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL (env MAAS_DATABASE_URL).")] = None,
+    version: Annotated[bool, typer.Option("--version", callback=_version_cb, is_eager=True)] = False,
+) -> None:
+    set_home(home, database_url)
+
+
+# --- models ----------------------------------------------------------------------------------------------
+@models_app.command("list")
+@handle_errors
+def models_list(json_: JsonFlag = False) -> None:
+    """List models with their newest version and aliases."""
+    models = state.registry().list_models()
+    if json_:
+        return print_json([m.to_dict() for m in models])
+    table = Table("name", "latest", "aliases", "description")
+    for m in models:
+        aliases = ", ".join(f"{k}→{v}" for k, v in m.aliases.items())
+        table.add_row(m.name, str(m.latest_version or "-"), aliases, m.description)
+    console.print(table)
+
+
+@models_app.command("show")
+@handle_errors
+def models_show(name: str, json_: JsonFlag = False) -> None:
+    """Show one model and its versions."""
+    reg = state.registry()
+    model, versions = reg.get_model(name), reg.list_versions(name)
+    if json_:
+        return print_json({**model.to_dict(), "versions": [v.to_dict() for v in versions]})
+    console.print(f"[bold]{model.name}[/bold]  {model.description}")
+    for k, v in model.tags.items():
+        console.print(f"  tag {k}={v}")
+    _print_versions(versions)
+
+
+@models_app.command("delete")
+@handle_errors
+def models_delete(
+    name: str, yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False
+) -> None:
+    """Delete a model and all its versions (blobs are freed by `maas gc`)."""
+    reg = state.registry()
+    reg.get_model(name)
+    if not yes:
+        typer.confirm(f"Delete model {name!r} and all its versions?", abort=True)
+    reg.delete_model(name)
+    console.print(f"deleted {name}")
+
+
+# --- versions --------------------------------------------------------------------------------------------
+def _print_versions(versions: list) -> None:  # type: ignore[type-arg]
+    table = Table("version", "state", "aliases", "format", "parent", "created", "description")
+    for v in versions:
+        parent = f"{v.lineage.parent} ({v.lineage.transform})" if v.lineage.parent else "-"
+        created = v.created_at.strftime("%Y-%m-%d %H:%M") if v.created_at else ""
+        table.add_row(
+            str(v.version), str(v.state), ", ".join(v.aliases), v.source_format, parent, created, v.description
+        )
+    console.print(table)
+
+
+@versions_app.command("list")
+@handle_errors
+def versions_list(name: str, json_: JsonFlag = False) -> None:
+    """List the versions of a model."""
+    versions = state.registry().list_versions(name)
+    if json_:
+        return print_json([v.to_dict() for v in versions])
+    _print_versions(versions)
+
+
+@versions_app.command("show")
+@handle_errors
+def versions_show(ref: Annotated[str, typer.Argument(help="name, name:3 or name@alias")], json_: JsonFlag = False) -> None:
+    """Show a version's whole record."""
+    v = state.registry().get(ref)
+    if json_:
+        return print_json(v.to_dict())
+    d = v.to_dict()
+    console.print(f"[bold]{v.ref}[/bold]  {v.state}  {v.description}")
+    for key in ("aliases", "tags", "source_format", "lineage", "signature", "config", "metrics", "parity"):
+        if d.get(key):
+            console.print(f"  {key}: ", d[key], highlight=False)
+    for a in v.artifacts:
+        console.print(f"  artifact {a.role}: sha256:{a.sha256} ({a.size} bytes)")
+    console.print(f"  created {d['created_at']} by {v.created_by}")
+
+
+@versions_app.command("archive")
+@handle_errors
+def versions_archive(ref: str, json_: JsonFlag = False) -> None:
+    """Archive a version: readable by number, no longer served by default."""
+    v = state.registry().archive(ref)
+    if json_:
+        return print_json(v.to_dict())
+    console.print(f"archived {v.ref}")
+
+
+# --- aliases and tags ------------------------------------------------------------------------------------
+@alias_app.command("set")
+@handle_errors
+def alias_set(name: str, alias: str, version: str, json_: JsonFlag = False) -> None:
+    """Point ALIAS of model NAME at VERSION (creating or moving it)."""
+    v = state.registry().set_alias(name, alias, version)
+    if json_:
+        return print_json(v.to_dict())
+    console.print(f"{name}@{alias} → {v.version}")
+
+
+@alias_app.command("rm")
+@handle_errors
+def alias_rm(name: str, alias: str) -> None:
+    """Remove an alias."""
+    state.registry().remove_alias(name, alias)
+    console.print(f"removed {name}@{alias}")
+
+
+@app.command("tag")
+@handle_errors
+def tag(
+    ref: Annotated[str, typer.Argument(help="Version reference (name, name:3, name@alias)")],
+    tags: Annotated[list[str] | None, typer.Argument(help="KEY=VALUE pairs to set")] = None,
+    remove: Annotated[list[str] | None, typer.Option("--rm", help="Tag key to remove")] = None,
+    model: Annotated[bool, typer.Option("--model", help="Tag the model instead of a version")] = False,
+    json_: JsonFlag = False,
+) -> None:
+    """Set or remove tags on a version (or, with --model, on the model)."""
+    from maas.types import ModelRef, parse_tag
+
+    pairs = dict(parse_tag(t) for t in tags or [])
+    reg = state.registry()
+    if model:
+        m = reg.update_model(ModelRef.parse(ref).name, tags=pairs, remove_tags=remove)
+        return print_json(m.to_dict()) if json_ else console.print(f"{m.name} tags: {m.tags}")
+    v = reg.tag(ref, pairs, remove)
+    return print_json(v.to_dict()) if json_ else console.print(f"{v.ref} tags: {v.tags}")
+
+
+# --- operations ------------------------------------------------------------------------------------------
+@app.command("config")
+@handle_errors
+def config(json_: JsonFlag = False) -> None:
+    """Print the effective settings (env vars MAAS_*, then flags), secrets masked."""
+    data = state.settings().redacted()
+    if json_:
+        return print_json(data)
+    for k, v in data.items():
+        console.print(f"{k} = {v}", highlight=False, markup=False)
+
+
+@app.command("gc")
+@handle_errors
+def gc(
+    grace: Annotated[float, typer.Option(help="Only remove leftovers older than this many seconds.")] = 3600.0,
+    json_: JsonFlag = False,
+) -> None:
+    """Remove what crashes and deletions left behind: temp files and unreferenced blobs."""
+    report = state.registry().gc(timedelta(seconds=grace))
+    if json_:
+        return print_json(report.to_dict())
+    console.print(
+        f"removed {report.removed_blobs} blobs, {report.removed_temp_files} temp files, "
+        f"{report.removed_pending_versions} pending versions; freed {report.freed_bytes} bytes"
+    )
+
+
+@app.command("serve")
+@handle_errors
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (env MAAS_HOST, default 127.0.0.1).")] = None,
+    http_port: Annotated[int | None, typer.Option(help="HTTP port (env MAAS_HTTP_PORT, default 8000).")] = None,
+    grpc_port: Annotated[int | None, typer.Option(help="gRPC port (env MAAS_GRPC_PORT, default 8001).")] = None,
+    models: Annotated[list[str] | None, typer.Option("--models", help="Serve only these models (repeatable).")] = None,
+    api_key: Annotated[str | None, typer.Option(help="Require this bearer token (env MAAS_API_KEY).")] = None,
+) -> None:
+    """Serve the registry: control API, KServe v2 REST and gRPC, in one process."""
+    from maas.server.main import run
+
+    flags = {"host": host, "http_port": http_port, "grpc_port": grpc_port, "api_key": api_key}
+    run(state.settings(**{k: v for k, v in flags.items() if v is not None}), models=models or None)
+
+
+def _register_optional_commands() -> None:
+    from maas.cli import import_cmd
+
+    import_cmd.register(app)
+
+
+try:
+    _register_optional_commands()
+except ImportError:  # pragma: no cover - only while a command module is absent
+    pass

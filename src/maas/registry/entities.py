@@ -73,6 +73,23 @@ class ModelVersion:
         d["created_at"] = self.created_at.isoformat() if self.created_at else None
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelVersion:
+        """Inverse of `to_dict` (the SDK rebuilds records received over HTTP)."""
+        lin = d.get("lineage") or {}
+        return cls(
+            model=d["model"], version=int(d["version"]), state=State(d["state"]),
+            description=d.get("description", ""), tags=dict(d.get("tags") or {}),
+            aliases=tuple(d.get("aliases") or ()), source_format=d.get("source_format", ""),
+            signature=Signature.from_dict(d["signature"]) if d.get("signature") else None,
+            config=dict(d.get("config") or {}), metrics=dict(d.get("metrics") or {}),
+            lineage=Lineage(lin.get("parent"), lin.get("transform"), dict(lin.get("params") or {})),
+            parity=dict(d.get("parity") or {}),
+            artifacts=tuple(Artifact(a["role"], a["sha256"], int(a["size"])) for a in d.get("artifacts") or ()),
+            created_at=datetime.fromisoformat(d["created_at"]) if d.get("created_at") else None,
+            created_by=d.get("created_by", ""),
+        )
+
 
 @dataclass(frozen=True)
 class Model:
@@ -87,6 +104,15 @@ class Model:
         d = asdict(self)
         d["created_at"] = self.created_at.isoformat() if self.created_at else None
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Model:
+        return cls(
+            name=d["name"], description=d.get("description", ""), tags=dict(d.get("tags") or {}),
+            aliases={k: int(v) for k, v in (d.get("aliases") or {}).items()},
+            latest_version=d.get("latest_version"),
+            created_at=datetime.fromisoformat(d["created_at"]) if d.get("created_at") else None,
+        )
 
 
 @dataclass(frozen=True)

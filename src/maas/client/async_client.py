@@ -1,0 +1,133 @@
+"""AsyncClient: the control API of a maas server, with the same verbs as the in-process `maas.Registry`."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from maas.errors import (
+    AlreadyExists,
+    DeadlineExceeded,
+    FailedPrecondition,
+    Internal,
+    InvalidArgument,
+    MaasError,
+    NotFound,
+    PayloadTooLarge,
+    ResourceExhausted,
+    Unauthenticated,
+    Unavailable,
+)
+from maas.registry.entities import Model, ModelVersion
+
+_BY_STATUS: dict[int, type[MaasError]] = {
+    400: InvalidArgument, 401: Unauthenticated, 404: NotFound, 409: FailedPrecondition, 413: PayloadTooLarge,
+    429: ResourceExhausted, 503: Unavailable, 504: DeadlineExceeded,
+}
+
+
+def _q(part: str) -> str:
+    return quote(str(part), safe="")
+
+
+class AsyncClient:
+    """Talks to `maas serve` over HTTP; raises the same `maas.errors` exceptions as the registry."""
+
+    def __init__(self, url: str = "http://127.0.0.1:8000", *, api_key: str | None = None,
+                 timeout: float = 300.0, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        key = api_key if api_key is not None else os.environ.get("MAAS_API_KEY", "")
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self._http = httpx.AsyncClient(base_url=url.rstrip("/"), headers=headers, timeout=timeout,
+                                       transport=transport)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def _call(self, method: str, path: str, **kw: Any) -> Any:
+        try:
+            resp = await self._http.request(method, path, **kw)
+        except httpx.TransportError as exc:
+            raise Unavailable(f"cannot reach the maas server: {exc}") from None
+        if resp.status_code >= 400:
+            try:
+                message = resp.json().get("error", resp.text)
+            except (json.JSONDecodeError, AttributeError):
+                message = resp.text
+            raise _BY_STATUS.get(resp.status_code, Internal)(str(message))
+        return resp.json() if resp.headers.get("content-type", "").startswith("application/json") else resp
+
+    # --- models ----------------------------------------------------------------------------------------
+    async def list_models(self) -> list[Model]:
+        return [Model.from_dict(m) for m in await self._call("GET", "/api/v1/models")]
+
+    async def get_model(self, name: str) -> Model:
+        return Model.from_dict(await self._call("GET", f"/api/v1/models/{_q(name)}"))
+
+    async def update_model(self, name: str, *, description: str | None = None,
+                           tags: dict[str, str] | None = None, remove_tags: list[str] | None = None) -> Model:
+        body = {"description": description, "tags": tags or {}, "remove_tags": remove_tags or []}
+        return Model.from_dict(await self._call("PATCH", f"/api/v1/models/{_q(name)}", json=body))
+
+    async def delete_model(self, name: str) -> None:
+        await self._call("DELETE", f"/api/v1/models/{_q(name)}")
+
+    # --- versions --------------------------------------------------------------------------------------
+    async def list_versions(self, name: str) -> list[ModelVersion]:
+        data = await self._call("GET", f"/api/v1/models/{_q(name)}/versions")
+        return [ModelVersion.from_dict(v) for v in data]
+
+    async def get(self, ref: str) -> ModelVersion:
+        return ModelVersion.from_dict(await self._call("GET", f"/api/v1/versions/{_q(ref)}"))
+
+    async def archive(self, ref: str) -> ModelVersion:
+        return ModelVersion.from_dict(await self._call("POST", f"/api/v1/versions/{_q(ref)}/archive"))
+
+    async def tag(self, ref: str, tags: dict[str, str] | None = None,
+                  remove: list[str] | None = None) -> ModelVersion:
+        body = {"tags": tags or {}, "remove": remove or []}
+        return ModelVersion.from_dict(await self._call("PATCH", f"/api/v1/versions/{_q(ref)}/tags", json=body))
+
+    async def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
+        data = await self._call("PUT", f"/api/v1/models/{_q(name)}/aliases/{_q(alias)}",
+                                json={"version": int(version)})
+        return ModelVersion.from_dict(data)
+
+    async def remove_alias(self, name: str, alias: str) -> None:
+        await self._call("DELETE", f"/api/v1/models/{_q(name)}/aliases/{_q(alias)}")
+
+    async def import_file(self, path: str | os.PathLike[str], *, name: str, format: str = "auto",
+                          description: str = "", tags: dict[str, str] | None = None,
+                          aliases: tuple[str, ...] | list[str] = (), labels: list[str] | None = None,
+                          trust: bool = False, allow_mismatch: bool = False) -> ModelVersion:
+        """Upload a model file; the server converts, verifies and registers it as the next version."""
+        data: dict[str, str | list[str]] = {"format": format, "description": description}
+        data["tag"] = [f"{k}={v}" for k, v in (tags or {}).items()]
+        data["alias"] = list(aliases)
+        if labels is not None:
+            data["labels"] = json.dumps(labels)
+        if trust:
+            data["trust"] = "true"
+        if allow_mismatch:
+            data["allow_mismatch"] = "true"
+        p = Path(path)
+        with p.open("rb") as f:
+            result = await self._call("POST", f"/api/v1/models/{_q(name)}/versions", data=data,
+                                      files={"file": (p.name, f, "application/octet-stream")})
+        return ModelVersion.from_dict(result)
+
+    async def download(self, ref: str, out: str | os.PathLike[str], role: str = "model.onnx") -> Path:
+        resp = await self._call("GET", f"/api/v1/versions/{_q(ref)}/artifacts/{_q(role)}")
+        target = Path(out)
+        target.write_bytes(resp.content)
+        return target

@@ -1,0 +1,62 @@
+"""The composition root of the HTTP side: one FastAPI app with the control API, KServe v2 and v1 routes,
+/metrics, and a lifespan that starts and stops the data plane and the gRPC server with it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import Response
+
+from maas import __version__
+from maas.config import Settings
+from maas.registry import Registry
+from maas.server import control, errors, rest_v1, rest_v2
+from maas.server.auth import ApiKeyMiddleware
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings, registry: Registry, dataplane: Any, *, models: list[str] | None = None,
+    grpc: bool = True, shutdown_grace_s: float = 10.0,
+) -> FastAPI:
+    """`dataplane` is a started-on-lifespan `ServingDataPlane`; gRPC is served beside HTTP when `grpc`."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await dataplane.start(models)
+        grpc_server = None
+        if grpc:
+            from maas.server.grpc_server import start_grpc_server
+
+            grpc_server, port = await start_grpc_server(dataplane, settings, settings.host, settings.grpc_port)
+            app.state.grpc_port = port
+            log.info("gRPC listening on %s:%s", settings.host, port)
+        try:
+            yield
+        finally:
+            if grpc_server is not None:
+                await grpc_server.stop(shutdown_grace_s)
+            await dataplane.stop(shutdown_grace_s)
+
+    app = FastAPI(
+        title="maas", version=__version__, lifespan=lifespan,
+        description="Model registry control API and KServe v2 / Triton-compatible inference.",
+    )
+    errors.install(app)
+    app.include_router(rest_v2.router(dataplane, settings))
+    app.include_router(rest_v1.router(dataplane, settings))
+    app.include_router(control.router(registry, settings))
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(dataplane.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    if settings.api_key:
+        app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
+    return app

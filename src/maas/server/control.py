@@ -1,0 +1,147 @@
+"""Control API under /api/v1: the CLI's registry verbs over HTTP (models, versions, aliases, tags, upload).
+
+Only translation happens here; every decision is the registry's (or the importer's)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from maas.config import Settings
+from maas.errors import InvalidArgument
+from maas.registry import Registry
+from maas.server.upload import receive_upload
+from maas.types import check_name, parse_tag, parse_version
+
+
+class ModelPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    description: str | None = Field(None, max_length=10_000)
+    tags: dict[str, str] = Field(default_factory=dict)
+    remove_tags: list[str] = Field(default_factory=list)
+
+
+class TagPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tags: dict[str, str] = Field(default_factory=dict)
+    remove: list[str] = Field(default_factory=list)
+
+
+class AliasBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int = Field(ge=1)
+
+
+def router(registry: Registry, settings: Settings) -> APIRouter:
+    r = APIRouter(prefix="/api/v1", tags=["control"])
+
+    @r.get("/models")
+    def list_models() -> list[dict[str, Any]]:
+        return [m.to_dict() for m in registry.list_models()]
+
+    @r.patch("/models/{name}")
+    def patch_model(name: str, body: ModelPatch) -> dict[str, Any]:
+        return registry.update_model(
+            name, description=body.description, tags=body.tags, remove_tags=body.remove_tags
+        ).to_dict()
+
+    @r.delete("/models/{name}")
+    def delete_model(name: str) -> dict[str, Any]:
+        registry.delete_model(name)
+        return {"deleted": name}
+
+    @r.get("/models/{name}/versions")
+    def list_versions(name: str) -> list[dict[str, Any]]:
+        return [v.to_dict() for v in registry.list_versions(name)]
+
+    @r.post("/models/{name}/versions", status_code=201)
+    async def upload_version(name: str, request: Request) -> dict[str, Any]:
+        """Upload a model file (multipart field `file`) and import it as the next version."""
+        check_name(name)
+        tmp = Path(tempfile.mkdtemp(prefix="maas-upload-"))
+        try:
+            up = await receive_upload(request, settings.max_upload_bytes, tmp)
+            if "file" not in up.files:
+                raise InvalidArgument("the upload has no file part named 'file'")
+            kwargs = _import_options(up, tmp)
+            version = await run_in_threadpool(_import, registry, up.files["file"], name, kwargs)
+            return dict(version.to_dict())
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    @r.post("/versions/{ref:path}/archive")
+    def archive(ref: str) -> dict[str, Any]:
+        return registry.archive(ref).to_dict()
+
+    @r.patch("/versions/{ref:path}/tags")
+    def tag(ref: str, body: TagPatch) -> dict[str, Any]:
+        return registry.tag(ref, body.tags, body.remove).to_dict()
+
+    @r.get("/versions/{ref:path}/artifacts/{role}")
+    def download(ref: str, role: str) -> FileResponse:
+        v = registry.get(ref)
+        path = registry.artifact_path(v, v.artifact(role).role)
+        return FileResponse(path, media_type="application/octet-stream", filename=f"{v.model}-{v.version}-{role}")
+
+    @r.get("/versions/{ref:path}")
+    def get_version(ref: str) -> dict[str, Any]:
+        return registry.get(ref).to_dict()
+
+    @r.get("/models/{name:path}")
+    def get_model(name: str) -> dict[str, Any]:
+        model = registry.get_model(name)
+        return {**model.to_dict(), "versions": [v.to_dict() for v in registry.list_versions(name)]}
+
+    @r.put("/models/{name}/aliases/{alias}")
+    def set_alias(name: str, alias: str, body: AliasBody) -> dict[str, Any]:
+        return registry.set_alias(name, alias, body.version).to_dict()
+
+    @r.delete("/models/{name}/aliases/{alias}")
+    def remove_alias(name: str, alias: str) -> dict[str, Any]:
+        registry.remove_alias(name, alias)
+        return {"removed": f"{name}@{alias}"}
+
+    return r
+
+
+def _import_options(up: Any, tmp: Path) -> dict[str, Any]:
+    """Form fields of the upload -> keyword arguments of `maas.formats.import_file`."""
+    truthy = {"1", "true", "yes", "on"}
+    kwargs: dict[str, Any] = {
+        "format": up.one("format", "auto"),
+        "description": up.one("description", "") or "",
+        "tags": dict(parse_tag(t) for t in up.many("tag")),
+        "aliases": tuple(up.many("alias")),
+        "trust": (up.one("trust", "") or "").lower() in truthy,
+        "allow_mismatch": (up.one("allow_mismatch", "") or "").lower() in truthy,
+    }
+    if "labels" in up.files:
+        kwargs["labels"] = up.files["labels"].read_text("utf-8").splitlines()
+    elif up.one("labels"):
+        try:
+            labels = json.loads(up.one("labels"))
+        except json.JSONDecodeError:
+            raise InvalidArgument("labels must be a JSON list of strings or a file part") from None
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise InvalidArgument("labels must be a JSON list of strings")
+        kwargs["labels"] = labels
+    if up.one("max_batch_size"):
+        kwargs["max_batch_size"] = parse_version(up.one("max_batch_size"))
+    return kwargs
+
+
+def _import(registry: Registry, path: Path, name: str, kwargs: dict[str, Any]) -> Any:
+    from maas import formats
+
+    return formats.import_file(registry, path, name=name, **kwargs)
+
+
+

@@ -1,0 +1,59 @@
+"""`maas serve`: one process, HTTP (uvicorn) and gRPC on one event loop; SIGTERM drains then exits 0."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+
+import uvicorn
+
+from maas.config import Settings
+from maas.errors import FailedPrecondition
+from maas.registry import Registry
+
+log = logging.getLogger("maas")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        try:
+            return all(ipaddress.ip_address(info[4][0]).is_loopback for info in socket.getaddrinfo(host, None))
+        except OSError:
+            return False
+
+
+def check_bind(settings: Settings) -> None:
+    """Safe default: only loopback may be served without an API key."""
+    if not is_loopback(settings.host) and not settings.api_key:
+        raise FailedPrecondition(
+            f"refusing to bind {settings.host} without an API key: set MAAS_API_KEY or pass --api-key "
+            "(or bind 127.0.0.1)"
+        )
+
+
+def build_server(settings: Settings, models: list[str] | None = None) -> uvicorn.Server:
+    from maas.server.app import create_app
+    from maas.serving.dataplane import ServingDataPlane, ServingOptions
+
+    check_bind(settings)
+    registry = Registry(settings)
+    dataplane = ServingDataPlane(registry, ServingOptions(models=tuple(models or ())))
+    app = create_app(settings, registry, dataplane, models=models)
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.http_port, log_level="info", access_log=False,
+        timeout_graceful_shutdown=10, limit_concurrency=4096, timeout_keep_alive=30,
+    )
+    return uvicorn.Server(config)
+
+
+def run(settings: Settings, models: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    server = build_server(settings, models)
+    log.info("maas serving %s on http://%s:%s (gRPC :%s)", settings.home, settings.host,
+             settings.http_port, settings.grpc_port)
+    server.run()
