@@ -11,7 +11,6 @@ from urllib.parse import quote
 import httpx
 
 from maas.errors import (
-    AlreadyExists,
     DeadlineExceeded,
     FailedPrecondition,
     Internal,
