@@ -37,10 +37,12 @@ class SqlModelStore:
             yield s
 
     @contextmanager
-    def writing(self) -> Iterator[Session]:
+    def writing(self, bump: bool = True) -> Iterator[Session]:
+        """A write transaction; `bump` marks a registry change that servers should follow."""
         with self._write() as s, s.begin():
             yield s
-            _bump_revision(s)
+            if bump:
+                _bump_revision(s)
 
     # --- models ----------------------------------------------------------------------------------------
     def list_models(self) -> list[Model]:
