@@ -15,4 +15,3 @@ def serving_registry(tmp_path: Path) -> Iterator[Registry]:
     reg = Registry.open(tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'registry.db'}", user="test")
     yield reg
     reg.close()
-
