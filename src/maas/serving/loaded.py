@@ -1,0 +1,110 @@
+"""One loaded model version: its sessions, batcher, processing steps and the tensors clients see."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+
+from maas.errors import InvalidArgument
+from maas.registry import ModelVersion, Registry
+from maas.serving.batcher import Batcher, BatchObserver
+from maas.serving.options import BatchingPolicy, ServingOptions
+from maas.serving.runtime import OnnxRuntimeBackend, Runtime
+from maas.serving.steps import Postprocessor, Preprocessor
+from maas.types import TensorSpec
+
+log = logging.getLogger(__name__)
+
+RuntimeFactory = Callable[[Path, int, bool], Runtime]
+
+
+def onnxruntime_factory(path: Path, intra_op_threads: int, use_cuda: bool) -> Runtime:
+    return OnnxRuntimeBackend(path, intra_op_threads=intra_op_threads, use_cuda=use_cuda)
+
+
+@dataclass(frozen=True)
+class VersionParts:
+    """What loading produces off the event loop, before the batcher exists."""
+
+    version: ModelVersion
+    policy: BatchingPolicy
+    runtimes: tuple[Runtime, ...]
+    model_inputs: tuple[TensorSpec, ...]
+    model_outputs: tuple[TensorSpec, ...]
+    inputs: tuple[TensorSpec, ...]  # what a client sends (BYTES for an image model)
+    outputs: tuple[TensorSpec, ...]  # what a client may ask for (model outputs plus post-step outputs)
+    preprocess: Preprocessor
+    postprocess: Postprocessor | None
+    labels: tuple[str, ...]
+
+
+def build_parts(
+    registry: Registry, version: ModelVersion, options: ServingOptions, factory: RuntimeFactory
+) -> VersionParts:
+    """Blocking: verify the artifact, open `instances` sessions and derive the client-facing signature."""
+    path = registry.artifact_path(version)  # digest-verified local copy
+    config = version.config or {}
+    labels = tuple(str(label) for label in config.get("labels") or ())
+    first = factory(path, 1, options.use_cuda)
+    try:
+        model_inputs, model_outputs = first.inputs, first.outputs
+        if not model_inputs or not model_outputs:
+            raise InvalidArgument("the model has no inputs or no outputs")
+        batch_axis = version.signature.batch_axis if version.signature else True
+        batchable = batch_axis and all(s.shape and s.shape[0] == -1 for s in model_inputs)
+        policy = BatchingPolicy.resolve(config, options, version.model, batchable)
+        preprocess = Preprocessor(config.get("preprocess"), options.max_image_pixels)
+        if preprocess and len(model_inputs) != 1:
+            raise InvalidArgument("preprocess steps need a model with exactly one input")
+        post_steps = config.get("postprocess")
+        postprocess = Postprocessor(post_steps, labels, model_outputs[0]) if post_steps else None
+        inputs = model_inputs
+        if preprocess.decodes:
+            inputs = (TensorSpec(model_inputs[0].name, "BYTES", (-1,)),)
+        outputs = postprocess.output_specs(model_outputs) if postprocess else model_outputs
+        runtimes: list[Runtime] = [first]
+        if policy.intra_op_threads != 1:
+            first.close()
+            runtimes = []
+        while len(runtimes) < policy.instances:
+            runtimes.append(factory(path, policy.intra_op_threads, options.use_cuda))
+    except BaseException:
+        first.close()
+        raise
+    return VersionParts(
+        version,
+        policy,
+        tuple(runtimes),
+        model_inputs,
+        model_outputs,
+        inputs,
+        outputs,
+        preprocess,
+        postprocess,
+        labels,
+    )
+
+
+class LoadedVersion:
+    """A version ready to serve: parts plus its running batcher."""
+
+    def __init__(self, parts: VersionParts, executor: Executor, observer: BatchObserver) -> None:
+        self.parts = parts
+        self.batcher = Batcher(parts.version.ref, parts.policy, parts.runtimes, executor, observer)
+        self.batcher.start()
+
+    @property
+    def name(self) -> str:
+        return self.parts.version.model
+
+    @property
+    def number(self) -> int:
+        return self.parts.version.version
+
+    async def close(self, grace_s: float) -> None:
+        await self.batcher.stop(grace_s)
+        for runtime in self.parts.runtimes:
+            runtime.close()

@@ -1,0 +1,53 @@
+"""Merging queued requests into one batch along axis 0, and splitting the outputs back per caller.
+
+Kept apart from the queue (`batcher.py`): this module knows tensors, not time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from maas.errors import Internal
+
+Tensors = dict[str, np.ndarray]
+
+
+def rows(inputs: Tensors) -> int:
+    """Batch rows of one request: dimension 0, shared by every input (validated before queueing)."""
+    first = next(iter(inputs.values()))
+    return int(first.shape[0]) if first.ndim else 1
+
+
+def merge_key(inputs: Tensors) -> tuple[Any, ...]:
+    """Requests with the same key can be concatenated: same names, dtypes and non-batch dimensions."""
+    return tuple(sorted((name, a.dtype.str, a.shape[1:]) for name, a in inputs.items()))
+
+
+def group_compatible(requests: Sequence[Tensors]) -> list[list[int]]:
+    """Indices of `requests` grouped by merge key, in arrival order; each group runs as one batch."""
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, inputs in enumerate(requests):
+        groups.setdefault(merge_key(inputs), []).append(i)
+    return list(groups.values())
+
+
+def merge(requests: Sequence[Tensors]) -> Tensors:
+    if len(requests) == 1:
+        return dict(requests[0])
+    return {name: np.concatenate([r[name] for r in requests], axis=0) for name in requests[0]}
+
+
+def split(outputs: Tensors, sizes: Sequence[int]) -> list[Tensors]:
+    """Cut every output at the callers' row boundaries; an output without the batch rows is a model bug."""
+    total = sum(sizes)
+    for name, a in outputs.items():
+        if a.ndim == 0 or a.shape[0] != total:
+            raise Internal(f"output {name!r} has shape {list(a.shape)}, expected {total} rows for the batch")
+    if len(sizes) == 1:
+        return [outputs]
+    bounds = np.cumsum(sizes)[:-1]
+    parts = {name: np.split(a, bounds, axis=0) for name, a in outputs.items()}
+    return [{name: parts[name][i] for name in outputs} for i in range(len(sizes))]

@@ -1,0 +1,101 @@
+"""Runtimes execute one model synchronously; `OnnxRuntimeBackend` is the onnxruntime one.
+
+Runtimes never touch the event loop: the batcher calls `run` from a bounded thread pool (onnxruntime
+releases the GIL while it computes).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Protocol
+
+import numpy as np
+
+from maas.errors import Internal, InvalidArgument
+from maas.types import TensorSpec
+
+log = logging.getLogger(__name__)
+
+# onnxruntime's type strings ("tensor(float)") -> V2 datatypes.
+_ORT_TO_V2 = {
+    "tensor(float)": "FP32",
+    "tensor(double)": "FP64",
+    "tensor(float16)": "FP16",
+    "tensor(bfloat16)": "BF16",
+    "tensor(int8)": "INT8",
+    "tensor(int16)": "INT16",
+    "tensor(int32)": "INT32",
+    "tensor(int64)": "INT64",
+    "tensor(uint8)": "UINT8",
+    "tensor(uint16)": "UINT16",
+    "tensor(uint32)": "UINT32",
+    "tensor(uint64)": "UINT64",
+    "tensor(bool)": "BOOL",
+    "tensor(string)": "BYTES",
+}
+
+
+class Runtime(Protocol):
+    """One loaded model instance. `run` is synchronous and may be called from any one thread at a time."""
+
+    @property
+    def inputs(self) -> tuple[TensorSpec, ...]: ...
+    @property
+    def outputs(self) -> tuple[TensorSpec, ...]: ...
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+    def close(self) -> None: ...
+
+
+def _spec(arg: Any) -> TensorSpec:
+    datatype = _ORT_TO_V2.get(arg.type)
+    if datatype is None:
+        raise InvalidArgument(f"tensor {arg.name!r} has unsupported type {arg.type}")
+    # Symbolic (str) or unknown (None) dimensions are dynamic.
+    shape = tuple(d if isinstance(d, int) and d >= 0 else -1 for d in (arg.shape or ()))
+    return TensorSpec(arg.name, datatype, shape)
+
+
+class OnnxRuntimeBackend:
+    """An onnxruntime InferenceSession on a local, already digest-verified file."""
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, intra_op_threads: int = 1, use_cuda: bool = False
+    ) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = intra_op_threads
+        opts.inter_op_num_threads = 1  # parallelism comes from instances, not from inside one run
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        providers = ["CPUExecutionProvider"]
+        if use_cuda and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        elif use_cuda:
+            log.warning("CUDA was asked for but onnxruntime has no CUDA provider; using the CPU")
+        try:
+            self._session = ort.InferenceSession(os.fspath(path), sess_options=opts, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own types for bad files
+            raise InvalidArgument(f"onnxruntime cannot load the model: {exc}") from exc
+        self._inputs = tuple(_spec(a) for a in self._session.get_inputs())
+        self._outputs = tuple(_spec(a) for a in self._session.get_outputs())
+        self._output_names = [o.name for o in self._outputs]
+
+    @property
+    def inputs(self) -> tuple[TensorSpec, ...]:
+        return self._inputs
+
+    @property
+    def outputs(self) -> tuple[TensorSpec, ...]:
+        return self._outputs
+
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        try:
+            values = self._session.run(self._output_names, inputs)
+        except Exception as exc:
+            raise Internal(f"model execution failed: {exc}") from exc
+        return {name: np.asarray(v) for name, v in zip(self._output_names, values, strict=True)}
+
+    def close(self) -> None:
+        # Dropping the reference releases the session's memory once no run holds it.
+        self._session = None  # type: ignore[assignment]
