@@ -38,11 +38,12 @@ def check_bind(settings: Settings) -> None:
 
 def build_server(settings: Settings, models: list[str] | None = None) -> uvicorn.Server:
     from maas.server.app import create_app
-    from maas.serving.dataplane import ServingDataPlane, ServingOptions
+    from maas.serving.dataplane import ServingDataPlane
+    from maas.serving.options import ServingOptions
 
     check_bind(settings)
     registry = Registry(settings)
-    dataplane = ServingDataPlane(registry, ServingOptions(models=tuple(models or ())))
+    dataplane = ServingDataPlane(registry, ServingOptions(models=tuple(models) if models else None))
     app = create_app(settings, registry, dataplane, models=models)
     config = uvicorn.Config(
         app, host=settings.host, port=settings.http_port, log_level="info", access_log=False,
