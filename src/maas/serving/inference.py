@@ -41,6 +41,7 @@ class InferenceRequest:
     id: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     timeout_s: float | None = None
+    protocol: str = "unknown"  # the transport that decoded it ("rest", "grpc"), for metrics and logs
 
 
 @dataclass
