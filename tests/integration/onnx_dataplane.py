@@ -164,7 +164,7 @@ class OnnxDataPlane:
         for t in request.inputs:
             if t.name not in names:
                 raise InvalidArgument(f"unknown input {t.name!r}")
-            feeds[t.name] = t.data.astype(str) if t.datatype == "BYTES" else t.data
+            feeds[t.name] = _strings(t.data) if t.datatype == "BYTES" else t.data
         wanted = {o.name: o for o in request.outputs}
         outs = [a.name for a in s.get_outputs()]
         if unknown := set(wanted) - set(outs):
@@ -202,6 +202,11 @@ class OnnxDataPlane:
     async def unload(self, name: str) -> None:
         self._known(name, None)
         self.sessions.pop(name, None)
+
+
+def _strings(data: np.ndarray) -> np.ndarray:
+    out = np.array([b.decode("utf-8") for b in data.ravel()], dtype=object)
+    return out.reshape(data.shape)
 
 
 def classify(arr: np.ndarray, k: int) -> np.ndarray:
