@@ -1,0 +1,26 @@
+"""TF-Serving style `POST /v1/models/{name}[/versions/{v}]:predict`, for older clients: translation only."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from maas.config import Settings
+from maas.protocol import rest_v1_codec
+from maas.server.body import read_body
+from maas.serving.inference import DataPlane
+
+
+def router(dataplane: DataPlane, settings: Settings) -> APIRouter:
+    r = APIRouter(tags=["v1"])
+    limit = settings.max_request_bytes
+
+    async def predict(request: Request, name: str, version: str | None = None) -> Response:
+        body = await read_body(request, limit)
+        metadata = await dataplane.model_metadata(name, version)
+        req, row_format = rest_v1_codec.decode_predict(body, metadata, version)
+        resp = await dataplane.infer(req)
+        return Response(rest_v1_codec.encode_predict(resp, row_format), media_type="application/json")
+
+    r.add_api_route("/v1/models/{name}:predict", predict, methods=["POST"])
+    r.add_api_route("/v1/models/{name}/versions/{version}:predict", predict, methods=["POST"])
+    return r
