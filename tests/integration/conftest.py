@@ -1,38 +1,21 @@
-"""A real server for transport tests: uvicorn (REST v2 + v1) and grpc.aio in one event loop, on free ports.
-
-The data plane is a fixture of its own: swapping in `maas.serving.dataplane.ServingDataPlane(registry,
-options)` over a registry holding the same models is a change to `dataplane()` alone.
-"""
+"""The real `maas serve` for transport tests: registry, ServingDataPlane, REST (v2 + v1), gRPC and the
+control API in one event loop on free loopback ports, with the tiny models of models.py registered."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
-from fastapi import FastAPI
-from onnx_dataplane import OnnxDataPlane, echo_model, linear_model
+from models import echo_model, linear_model
 
-import maas.server.errors
 from maas.config import Settings
-from maas.server import rest_v1, rest_v2
-from maas.server.grpc_server import start_grpc_server
-from maas.serving.inference import DataPlane
+from maas.registry import Registry
+from maas.testing.live_server import live_server
 
 MAX_REQUEST_BYTES = 1024 * 1024
-
-
-def build_app(dataplane: DataPlane, settings: Settings) -> FastAPI:
-    """What the lead's app.py composes, reduced to the routers under test."""
-    app = FastAPI()
-    maas.server.errors.install(app)
-    app.include_router(rest_v2.router(dataplane, settings))
-    app.include_router(rest_v1.router(dataplane, settings))
-    return app
 
 
 @dataclass
@@ -45,68 +28,24 @@ class Endpoints:
         return f"http://{self.http}"
 
 
-class ServerThread:
-    """Runs both servers in one background event loop, as `maas serve` does in the foreground."""
-
-    def __init__(self, dataplane: DataPlane, settings: Settings) -> None:
-        self.dataplane, self.settings = dataplane, settings
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="maas-test-server", daemon=True)
-        self.endpoints: Endpoints | None = None
-
-    def __enter__(self) -> Endpoints:
-        self._thread.start()
-        if not self._ready.wait(30) or self.endpoints is None:
-            raise RuntimeError(f"test server did not start: {self._error!r}")
-        return self.endpoints
-
-    def __exit__(self, *exc: object) -> None:
-        self._uvicorn.should_exit = True
-        self._thread.join(30)
-        assert not self._thread.is_alive(), "test server did not stop"
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as e:  # reported by __enter__
-            self._error = e
-            self._ready.set()
-
-    async def _main(self) -> None:
-        grpc_server, grpc_port = await start_grpc_server(self.dataplane, self.settings, "127.0.0.1", 0)
-        config = uvicorn.Config(
-            build_app(self.dataplane, self.settings),
-            host="127.0.0.1",
-            port=0,
-            log_level="warning",
-            lifespan="off",
-        )
-        self._uvicorn = uvicorn.Server(config)
-        serving = asyncio.create_task(self._uvicorn.serve())
-        while not self._uvicorn.started and not serving.done():
-            await asyncio.sleep(0.01)
-        try:
-            if self._uvicorn.started:
-                port = self._uvicorn.servers[0].sockets[0].getsockname()[1]
-                self.endpoints = Endpoints(f"127.0.0.1:{port}", f"127.0.0.1:{grpc_port}")
-                self._ready.set()
-            await serving
-        finally:
-            await grpc_server.stop(0)
-
-
 def make_settings(home: Path, **overrides: object) -> Settings:
-    return Settings(home=home, max_request_bytes=MAX_REQUEST_BYTES, **overrides)
+    return Settings(home=home, max_request_bytes=MAX_REQUEST_BYTES, **overrides)  # type: ignore[arg-type]
+
+
+@contextmanager
+def serving(settings: Settings) -> Iterator[Endpoints]:
+    """Register the test models in a fresh registry and serve it."""
+    with Registry(settings) as reg:
+        reg.publish(
+            "linear", {"model.onnx": linear_model()},
+            config={"labels": ["neg", "zero", "pos"], "max_batch_size": 8, "batching": {"max_queue_delay_us": 100}},
+        )
+        reg.publish("echo", {"model.onnx": echo_model()})
+    with live_server(settings) as srv:
+        yield Endpoints(srv.http_target, srv.grpc_target)
 
 
 @pytest.fixture(scope="session")
-def dataplane() -> DataPlane:
-    # The one line to change at merge: ServingDataPlane(registry, options), "linear" and "echo" registered.
-    return OnnxDataPlane({"linear": linear_model(), "echo": echo_model()})
-
-
-@pytest.fixture(scope="session")
-def server(dataplane: DataPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
-    with ServerThread(dataplane, make_settings(tmp_path_factory.mktemp("home"))) as endpoints:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
+    with serving(make_settings(tmp_path_factory.mktemp("home"))) as endpoints:
         yield endpoints

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.grpc.aio as aiogrpcclient
-from conftest import ServerThread, make_settings
-from onnx_dataplane import linear_model
+from conftest import make_settings, serving
+from models import linear_model
 from tritonclient.utils import InferenceServerException
 
 from maas.protocol.grpc_gen import inference_pb2 as pb
@@ -149,10 +149,8 @@ def test_asyncio_client(server):
 
 
 @pytest.fixture(scope="module")
-def secured(dataplane, tmp_path_factory):
-    with ServerThread(
-        dataplane, make_settings(tmp_path_factory.mktemp("sec"), api_key="s3cret")
-    ) as endpoints:
+def secured(tmp_path_factory):
+    with serving(make_settings(tmp_path_factory.mktemp("sec"), api_key="s3cret")) as endpoints:
         yield endpoints
 
 

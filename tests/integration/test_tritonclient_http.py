@@ -7,7 +7,7 @@ import onnxruntime as ort
 import pytest
 import tritonclient.http as httpclient
 import tritonclient.http.aio as aiohttpclient
-from onnx_dataplane import linear_model
+from models import linear_model
 from tritonclient.utils import InferenceServerException
 
 X = np.array([[1, 2, 3, 4], [-1, 0.5, 0, 2]], dtype=np.float32)
@@ -108,7 +108,7 @@ def test_repository_index_load_unload(client):
 
 
 def test_unknown_model_error(client):
-    with pytest.raises(InferenceServerException, match="unknown model") as info:
+    with pytest.raises(InferenceServerException, match="model .nope. not found") as info:
         client.infer("nope", linear_inputs(False))
     assert info.value.status() == "404"
 

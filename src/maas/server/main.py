@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import signal
 import socket
+from types import FrameType
 
 import uvicorn
 
@@ -36,6 +38,16 @@ def check_bind(settings: Settings) -> None:
         )
 
 
+class _Server(uvicorn.Server):
+    """uvicorn re-raises a caught SIGTERM after draining, which makes the exit status -15; a service manager
+    asking for a stop should see a clean exit 0 once in-flight work is done."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        if sig == signal.SIGTERM and sig in self._captured_signals:
+            self._captured_signals.remove(sig)
+
+
 def build_server(settings: Settings, models: list[str] | None = None) -> uvicorn.Server:
     from maas.server.app import create_app
     from maas.serving.dataplane import ServingDataPlane
@@ -49,7 +61,7 @@ def build_server(settings: Settings, models: list[str] | None = None) -> uvicorn
         app, host=settings.host, port=settings.http_port, log_level="info", access_log=False,
         timeout_graceful_shutdown=10, limit_concurrency=4096, timeout_keep_alive=30,
     )
-    return uvicorn.Server(config)
+    return _Server(config)
 
 
 def run(settings: Settings, models: list[str] | None = None) -> None:

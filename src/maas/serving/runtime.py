@@ -90,12 +90,29 @@ class OnnxRuntimeBackend:
         return self._outputs
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        feed = {name: _to_ort(v) for name, v in inputs.items()}
         try:
-            values = self._session.run(self._output_names, inputs)
+            values = self._session.run(self._output_names, feed)
         except Exception as exc:
             raise Internal(f"model execution failed: {exc}") from exc
-        return {name: np.asarray(v) for name, v in zip(self._output_names, values, strict=True)}
+        return {name: _from_ort(np.asarray(v)) for name, v in zip(self._output_names, values, strict=True)}
 
     def close(self) -> None:
         # Dropping the reference releases the session's memory once no run holds it.
         self._session = None  # type: ignore[assignment]
+
+
+def _to_ort(value: np.ndarray) -> np.ndarray:
+    """BYTES tensors cross maas as `bytes` objects; onnxruntime's string tensors want `str`."""
+    if value.dtype != object:
+        return value
+    try:
+        return np.vectorize(lambda b: b.decode("utf-8") if isinstance(b, bytes) else str(b), otypes=[object])(value)
+    except UnicodeDecodeError:
+        raise InvalidArgument("a BYTES input for a string tensor must be UTF-8 text") from None
+
+
+def _from_ort(value: np.ndarray) -> np.ndarray:
+    if value.dtype.kind in ("U", "O"):
+        return np.vectorize(lambda s: s.encode("utf-8") if isinstance(s, str) else s, otypes=[object])(value)
+    return value
