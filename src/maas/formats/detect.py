@@ -96,4 +96,4 @@ def resolve(path: Path, requested: str) -> str:
     }
     if (requested, found) in compatible:
         return found
-    raise InvalidArgument(f"{path.name} does not look like a {requested} model (its content says {found})")
+    raise InvalidArgument(f"{path.name} does not look like format {requested!r} (its content says {found!r})")
