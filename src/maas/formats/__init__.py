@@ -21,7 +21,7 @@ from maas.registry import MODEL_ROLE, ModelVersion, Registry
 __all__ = ["FORMATS", "export", "import_file", "register"]
 
 FORMATS = detect.FORMATS
-_NEEDS_TF = "{} models need the tensorflow extra, which is not supported yet by this server"
+_NEEDS_TF = "{} needs the tensorflow extra, which this version of maas does not provide yet"
 
 
 def import_file(
@@ -66,7 +66,7 @@ def import_file(
     )
     fmt = detect.resolve(src, format)
     if fmt in ("tflite", "tensorflow"):
-        raise InvalidArgument(_NEEDS_TF.format("TFLite" if fmt == "tflite" else "TensorFlow"))
+        raise InvalidArgument(_NEEDS_TF.format("TFLite import" if fmt == "tflite" else "TensorFlow import"))
     with workdir() as tmp:
         work = Path(tmp)
         with converting():

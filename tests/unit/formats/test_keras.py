@@ -82,7 +82,8 @@ def test_sidecar_yaml_supplies_defaults_and_flags_win(registry, tmp_path, cnn_fi
     (tmp_path / "maas.yaml").write_text(
         "description: from yaml\nlabels: [a, b, c, d, e, f, g, h, i, j]\nmax_batch_size: 8\n"
         "tags: {team: vision, stage: dev}\n"
-        "preprocess: [{op: decode_image, mode: L}, {op: resize, size: [28, 28]}, {op: scale, factor: 0.0039}]\n"
+        "preprocess: [{op: decode_image, mode: L}, {op: resize, size: [28, 28]},"
+        " {op: scale, factor: 0.0039}]\n"
         "postprocess: [{op: softmax}, {op: topk, k: 3}, {op: labels}]\n"
     )
     v = formats.import_file(registry, tmp_path / "model.keras", name="cnn", tags={"stage": "prod"})
