@@ -225,7 +225,4 @@ def _register_command_modules() -> None:
     import_cmd.register(app)
 
 
-try:  # TODO(merge): import_cmd lands with the formats branch; then call unconditionally
-    _register_command_modules()
-except ImportError:
-    pass
+_register_command_modules()
