@@ -27,7 +27,8 @@ def cross_validate(
     from sklearn.base import clone, is_classifier
     from sklearn.model_selection import KFold, StratifiedKFold
 
-    make = estimator if callable(estimator) and not hasattr(estimator, "fit") else (lambda: clone(estimator))
+    is_instance = hasattr(estimator, "get_params") and not isinstance(estimator, type)
+    make = (lambda: clone(estimator)) if is_instance else estimator
     task = task or dataset.task_hint or ("classification" if is_classifier(make()) else "regression")
     if dataset.y is None:
         raise InvalidArgument(f"dataset {dataset.name} has no targets to cross-validate against")
