@@ -220,9 +220,10 @@ def serve(
 
 
 def _register_command_modules() -> None:
-    from maas.cli import import_cmd
+    from maas.cli import eval_cmd, import_cmd
 
     import_cmd.register(app)
+    eval_cmd.register(app)
 
 
 _register_command_modules()

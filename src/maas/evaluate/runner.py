@@ -1,9 +1,6 @@
 """Runs a registry version on a data set the way the server would: an onnxruntime session on the verified
 artifact, the version's declared pre-processing, then the inputs fitted to its signature, in batches.
-
-TODO(serving merge): `_open_runtime` becomes `maas.serving.runtime.OnnxRuntimeBackend(path)` and
-`_InterimPreprocessor` becomes `maas.serving.steps.Preprocessor(steps, max_pixels)`; both keep the same calls
-(`inputs`, `outputs`, `run`, `close`; `__call__`, `decodes`), so each swap is one line.
+It uses the serving core's own runtime and pre-processing, so evaluated numbers are what clients get.
 """
 
 from __future__ import annotations
@@ -14,8 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from maas import processing
-from maas.errors import FailedPrecondition, Internal, InvalidArgument
+from maas.errors import FailedPrecondition, InvalidArgument
 from maas.types import TensorSpec, numpy_dtype
 
 DEFAULT_BATCH = 256
@@ -29,78 +25,17 @@ _CAST = {"FP32": np.float32, "FP16": np.float16, "FP64": np.float64, "INT64": np
          "UINT8": np.uint8}
 
 
-class _InterimRuntime:
-    """Stand-in for `maas.serving.runtime.OnnxRuntimeBackend` (same session options: one intra-op thread)."""
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
-        opts.inter_op_num_threads = 1
-        try:
-            self._session = ort.InferenceSession(os.fspath(path), sess_options=opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own types for bad files
-            raise InvalidArgument(f"onnxruntime cannot load the model: {exc}") from exc
-        self.inputs = tuple(_spec(a) for a in self._session.get_inputs())
-        self.outputs = tuple(_spec(a) for a in self._session.get_outputs())
-
-    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        names = [o.name for o in self.outputs]
-        try:
-            values = self._session.run(names, inputs)
-        except Exception as exc:
-            raise Internal(f"model execution failed: {exc}") from exc
-        return {n: np.asarray(v) for n, v in zip(names, values, strict=True)}
-
-    def close(self) -> None:
-        self._session = None  # type: ignore[assignment]
-
-
-def _spec(arg: Any) -> TensorSpec:
-    shape = tuple(d if isinstance(d, int) and d >= 0 else -1 for d in (arg.shape or ()))
-    return TensorSpec(arg.name, _ORT_TO_V2.get(arg.type, "BYTES"), shape)
-
-
-class _InterimPreprocessor:
-    """Stand-in for `maas.serving.steps.Preprocessor`: only the array steps evaluation needs today."""
-
-    def __init__(self, steps: Any) -> None:
-        self.steps = processing.parse_pre(steps)
-        self.decodes = any(isinstance(s, processing.DecodeImage) for s in self.steps)
-
-    def __call__(self, data: np.ndarray) -> np.ndarray:
-        from maas.evaluate.datasets import decode_images
-
-        array, i = data, 0
-        if self.decodes:
-            size = next((s.size for s in self.steps if isinstance(s, processing.Resize)), None)
-            array, i = decode_images(data, self.steps[0].mode, size), 1  # type: ignore[union-attr]
-        for step in self.steps[i:]:
-            if isinstance(step, processing.Resize):
-                continue  # applied while decoding
-            if isinstance(step, processing.Scale):
-                array = array.astype(np.float32) * np.float32(step.factor)
-            elif isinstance(step, processing.Cast):
-                array = array.astype(_CAST[step.datatype])
-            elif isinstance(step, processing.Layout) and array.ndim == 4:
-                if step.to == "NCHW":
-                    array = np.ascontiguousarray(array.transpose(0, 3, 1, 2))
-                elif step.to == "NHW":
-                    array = array[..., 0]
-            else:
-                raise FailedPrecondition(
-                    f"evaluation cannot apply the {step.op!r} pre-processing step before the serving steps are merged"
-                )
-        return array
-
-
 def _open_runtime(path: str | os.PathLike[str]) -> Any:
-    return _InterimRuntime(path)  # TODO(serving merge): maas.serving.runtime.OnnxRuntimeBackend(path)
+    from maas.serving.runtime import OnnxRuntimeBackend
+
+    return OnnxRuntimeBackend(path)
 
 
 def _preprocessor(steps: Any) -> Any:
-    return _InterimPreprocessor(steps)  # TODO(serving merge): maas.serving.steps.Preprocessor(steps, max_pixels)
+    from maas.serving.options import ServingOptions
+    from maas.serving.steps import Preprocessor
+
+    return Preprocessor(steps, ServingOptions().max_image_pixels)
 
 
 class Runner:

@@ -9,7 +9,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from maas.errors import FailedPrecondition, InvalidArgument
+from maas.errors import InvalidArgument
 from maas.evaluate.runner import Runner, find_labels, find_probabilities, predict
 from maas.registry import Registry
 from maas.types import Signature, TensorSpec
@@ -55,11 +55,9 @@ def test_rows_are_reshaped_to_the_signature_and_scaled(reg: Registry) -> None:
         predict(reg, v, np.ones((2, 10)))
 
 
-def test_unsupported_pre_step_is_a_clear_error(reg: Registry) -> None:
-    """Interim only: delete this test when the runner swaps to maas.serving.steps (which applies normalize)."""
+def test_normalize_is_applied_as_the_server_does(reg: Registry) -> None:
     v = _publish_sum(reg, [3], preprocess=[{"op": "normalize", "mean": [0.5], "std": [0.2]}])
-    with pytest.raises(FailedPrecondition, match="normalize"):
-        predict(reg, v, np.ones((2, 3)))
+    np.testing.assert_allclose(predict(reg, v, np.ones((2, 3)))["y"], [7.5, 7.5], rtol=1e-6)
 
 
 def test_image_bytes_are_decoded_for_a_pixel_model(reg: Registry) -> None:
