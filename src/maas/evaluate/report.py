@@ -141,7 +141,9 @@ def _true_indices(dataset: Dataset, labels: list[str]) -> np.ndarray:
             y = y.astype(np.int64)
         else:
             raise InvalidArgument(f"dataset {dataset.name} has non-integer targets; is this a regression?")
-    if dataset.class_names and labels and list(dataset.class_names) != labels:
+    index_labels = [str(i) for i in range(len(labels))]
+    if dataset.class_names and labels and list(dataset.class_names) != labels and labels != index_labels:
+        # (A model trained on integer targets knows its classes as "0", "1"…: those are indices already.)
         missing = sorted(set(dataset.class_names) - set(labels))
         if missing:
             raise InvalidArgument(f"dataset {dataset.name} has classes {missing} the model does not know")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,7 +16,9 @@ from starlette.responses import Response
 from maas import __version__
 from maas.config import Settings
 from maas.registry import Registry
-from maas.server import control, errors, rest_v1, rest_v2
+from maas.jobs import JobRunner, JobStore
+from maas.jobs.handlers import handlers as job_handlers
+from maas.server import control, errors, jobs_api, rest_v1, rest_v2
 from maas.server.auth import ApiKeyMiddleware
 
 log = logging.getLogger(__name__)
@@ -26,10 +29,13 @@ def create_app(
     grpc: bool = True, shutdown_grace_s: float = 10.0,
 ) -> FastAPI:
     """`dataplane` is a started-on-lifespan `ServingDataPlane`; gRPC is served beside HTTP when `grpc`."""
+    jobs = JobRunner(JobStore(registry.store), job_handlers(registry), max_concurrent=settings.max_jobs,
+                     created_by=settings.user)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await dataplane.start(models)
+        jobs.start()
         grpc_server = None
         if grpc:
             from maas.server.grpc_server import start_grpc_server
@@ -43,6 +49,7 @@ def create_app(
             if grpc_server is not None:
                 await grpc_server.stop(shutdown_grace_s)
             await dataplane.stop(shutdown_grace_s)
+            await asyncio.to_thread(jobs.stop, shutdown_grace_s)
 
     app = FastAPI(
         title="maas", version=__version__, lifespan=lifespan,
@@ -51,7 +58,8 @@ def create_app(
     errors.install(app)
     app.include_router(rest_v2.router(dataplane, settings))
     app.include_router(rest_v1.router(dataplane, settings))
-    app.include_router(control.router(registry, settings))
+    app.include_router(control.router(registry, settings, jobs))
+    app.include_router(jobs_api.router(jobs))
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:

@@ -10,13 +10,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from maas.config import Settings
 from maas.errors import InvalidArgument
+from maas.jobs import JobRunner
 from maas.registry import Registry
 from maas.server.upload import receive_upload
 from maas.types import check_name, parse_tag, parse_version
@@ -40,7 +41,7 @@ class AliasBody(BaseModel):
     version: int = Field(ge=1)
 
 
-def router(registry: Registry, settings: Settings) -> APIRouter:
+def router(registry: Registry, settings: Settings, jobs: JobRunner | None = None) -> APIRouter:
     r = APIRouter(prefix="/api/v1", tags=["control"])
 
     @r.get("/models")
@@ -63,8 +64,9 @@ def router(registry: Registry, settings: Settings) -> APIRouter:
         return [v.to_dict() for v in registry.list_versions(name)]
 
     @r.post("/models/{name}/versions", status_code=201)
-    async def upload_version(name: str, request: Request) -> dict[str, Any]:
-        """Upload a model file (multipart field `file`) and import it as the next version."""
+    async def upload_version(name: str, request: Request, response: Response, background: bool = False) -> Any:
+        """Upload a model file (multipart field `file`) and import it as the next version; with
+        `?background=true` the import runs as a job and the answer is the job (202)."""
         check_name(name)
         tmp = Path(tempfile.mkdtemp(prefix="maas-upload-"))
         try:
@@ -72,6 +74,16 @@ def router(registry: Registry, settings: Settings) -> APIRouter:
             if "file" not in up.files:
                 raise InvalidArgument("the upload has no file part named 'file'")
             kwargs = _import_options(up, tmp)
+            if background and jobs is not None:
+                sha, _ = await run_in_threadpool(registry.artifacts.put_file, up.files["file"])
+                params = {"blob": sha, "extension": up.files["file"].suffix if up.files["file"].suffix else "",
+                          "name": name, **{k: v for k, v in kwargs.items() if k != "aliases"},
+                          "aliases": list(kwargs.get("aliases", ()))}
+                if up.files["file"].name.endswith(".tar.gz"):
+                    params["extension"] = ".tar.gz"
+                job = await run_in_threadpool(jobs.submit, "import", params)
+                response.status_code = 202
+                return job.to_dict()
             version = await run_in_threadpool(_import, registry, up.files["file"], name, kwargs)
             return dict(version.to_dict())
         finally:

@@ -111,3 +111,21 @@ def test_gc_reports(reg: Registry) -> None:
     invoke("models", "delete", "iris", "--yes")
     code, out, _ = invoke("gc", "--grace", "0", "--json")
     assert code == 0 and json.loads(out)["removed_blobs"] == 2
+
+
+def test_jobs_submit_list_show_cancel(reg: Registry) -> None:
+    code, out, _ = invoke("jobs", "submit", "evaluate", "--params", '{"ref": "iris", "data": "sklearn:iris"}',
+                          "--json")
+    assert code == 0
+    job = json.loads(out)
+    assert job["state"] == "queued" and job["kind"] == "evaluate"
+    code, out, _ = invoke("jobs", "list", "--json")
+    assert [j["id"] for j in json.loads(out)] == [job["id"]]
+    assert json.loads(invoke("jobs", "show", job["id"], "--json")[1])["state"] == "queued"
+    assert json.loads(invoke("jobs", "cancel", job["id"], "--json")[1])["state"] == "cancelled"
+    code, _, err = invoke("jobs", "cancel", job["id"])
+    assert code != 0 and "already cancelled" in err
+    code, _, err = invoke("jobs", "submit", "rm", "--params", "{}")
+    assert code != 0 and "unknown job kind" in err
+    code, _, err = invoke("jobs", "submit", "evaluate", "--params", "{not json")
+    assert code != 0 and "not JSON" in err

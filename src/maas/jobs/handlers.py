@@ -1,0 +1,83 @@
+"""The work a job can do. Each handler validates its own params; data sets named by remote callers are
+limited to built-ins and files under $MAAS_HOME/data, so a job can never read arbitrary server paths."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from maas.config import Settings
+from maas.errors import InvalidArgument
+from maas.jobs.runner import Handler, JobContext
+from maas.registry import Registry
+
+IMPORT_EXTENSIONS = frozenset({
+    "", ".onnx", ".keras", ".h5", ".hdf5", ".pt", ".pth", ".pt2", ".ts", ".torchscript", ".skops", ".pkl",
+    ".joblib", ".tflite", ".zip", ".tar.gz", ".tgz",
+})
+
+
+def data_dir(settings: Settings) -> Path:
+    return settings.home / "data"
+
+
+def check_data_spec(spec: Any, settings: Settings) -> str:
+    """`sklearn:*` built-ins, or a path relative to (and inside) $MAAS_HOME/data."""
+    if not isinstance(spec, str) or not spec:
+        raise InvalidArgument("params.data must be a data set spec such as 'sklearn:digits'")
+    if spec.startswith("sklearn:"):
+        return spec
+    base = data_dir(settings).resolve()
+    path = (base / spec).resolve()
+    if not path.is_relative_to(base):
+        raise InvalidArgument(f"params.data must name a file under {base} or a sklearn: built-in")
+    return str(path)
+
+
+def _str(params: dict[str, Any], key: str, default: str | None = None) -> str:
+    value = params.get(key, default)
+    if not isinstance(value, str) or not value:
+        raise InvalidArgument(f"params.{key} must be a non-empty string")
+    return value
+
+
+def handlers(registry: Registry) -> dict[str, Handler]:
+    settings = registry.settings
+
+    def run_import(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+        from maas import formats
+
+        sha, ext = _str(params, "blob"), params.get("extension", "")
+        if ext not in IMPORT_EXTENSIONS:
+            raise InvalidArgument(f"params.extension {str(ext)[:20]!r} is not a model file extension")
+        options = {k: params[k] for k in ("format", "description", "tags", "aliases", "labels", "trust",
+                                          "allow_mismatch", "max_batch_size") if k in params}
+        ctx.progress(0.05, "converting")
+        tmp = Path(tempfile.mkdtemp(prefix="maas-job-"))
+        try:
+            path = tmp / f"model{ext}"
+            shutil.copyfile(registry.artifacts.local_path(sha), path)
+            version = formats.import_file(registry, path, name=_str(params, "name"), **options)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        ctx.log(f"registered {version.ref}")
+        return {"version": version.to_dict()}
+
+    def run_evaluate(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+        from maas.evaluate import evaluate
+
+        ctx.progress(0.05, "evaluating")
+        report = evaluate(registry, _str(params, "ref"), check_data_spec(params.get("data"), settings),
+                          task=params.get("task"), target=params.get("target"))
+        return {"report": report.to_dict()}
+
+    table: dict[str, Handler] = {"import": run_import, "evaluate": run_evaluate}
+    table.update(_optional_handlers(registry))
+    return table
+
+
+def _optional_handlers(registry: Registry) -> dict[str, Handler]:
+    """Kinds whose modules may be absent from a slim install."""
+    return {}
