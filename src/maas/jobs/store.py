@@ -3,6 +3,7 @@ several server processes sharing PostgreSQL) never run the same job twice."""
 
 from __future__ import annotations
 
+import typing
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -73,7 +74,7 @@ class JobStore:
             ))
         for job_id in ids:
             with self.store.writing(bump=False) as s:
-                claimed = s.execute(
+                claimed = s.execute(  # type: ignore[attr-defined]
                     update(JobRow).where(JobRow.id == job_id, JobRow.state == JobState.QUEUED.value)
                     .values(state=JobState.RUNNING.value, started_at=_now(), heartbeat_at=_now(), message="running")
                 ).rowcount
@@ -126,7 +127,7 @@ class JobStore:
                 row.message = "cancelled"
         return self.get(job_id)
 
-    def heartbeat(self, job_ids: list[str]) -> None:
+    def heartbeat(self, job_ids: typing.List[str]) -> None:  # noqa: UP006 (`list` is a method here)
         if job_ids:
             with self.store.writing(bump=False) as s:
                 s.execute(update(JobRow).where(JobRow.id.in_(job_ids)).values(heartbeat_at=_now()))
@@ -135,7 +136,7 @@ class JobStore:
         """Jobs left `running` by a worker that stopped beating (a crash, a restart): mark them failed."""
         cutoff = _now() - stale_after
         with self.store.writing(bump=False) as s:
-            return int(s.execute(
+            return int(s.execute(  # type: ignore[attr-defined]
                 update(JobRow).where(JobRow.state == JobState.RUNNING.value, JobRow.heartbeat_at < cutoff)
                 .values(state=JobState.FAILED.value, error=reason, message="failed", finished_at=_now())
             ).rowcount)

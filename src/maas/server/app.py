@@ -15,9 +15,9 @@ from starlette.responses import Response
 
 from maas import __version__
 from maas.config import Settings
-from maas.registry import Registry
 from maas.jobs import JobRunner, JobStore
 from maas.jobs.handlers import handlers as job_handlers
+from maas.registry import Registry
 from maas.server import control, errors, jobs_api, rest_v1, rest_v2
 from maas.server.auth import ApiKeyMiddleware
 

@@ -30,7 +30,7 @@ def router(runner: JobRunner) -> APIRouter:
         try:
             wanted = JobState(state) if state else None
         except ValueError:
-            raise InvalidArgument(f"unknown job state {state[:20]!r}") from None
+            raise InvalidArgument(f"unknown job state {str(state)[:20]!r}") from None
         return [j.to_dict(log_lines=0) for j in runner.store.list(wanted, limit)]
 
     @r.get("/{job_id}")

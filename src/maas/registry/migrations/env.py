@@ -8,7 +8,7 @@ connection = context.config.attributes.get("connection")
 if connection is None:  # `alembic` CLI against a URL, for developers writing migrations
     from sqlalchemy import create_engine
 
-    engine = create_engine(context.config.get_main_option("sqlalchemy.url"))
+    engine = create_engine(context.config.get_main_option("sqlalchemy.url") or "")
     with engine.begin() as conn:
         context.configure(connection=conn, target_metadata=Base.metadata, render_as_batch=True)
         with context.begin_transaction():
