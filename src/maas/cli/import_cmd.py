@@ -1,0 +1,78 @@
+"""`maas import` and `maas export`: parse flags, call maas.formats, print the result; no logic here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from maas.cli.common import console, handle_errors, print_json, progress, state
+
+FORMAT_HELP = "auto|onnx|keras|torch|torchscript|sklearn|skops (tflite needs the tensorflow extra)"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("import")(import_model)
+    app.command("export")(export_model)
+
+
+@handle_errors
+def import_model(
+    path: Annotated[Path, typer.Argument(help="Model file, or a directory holding one .onnx and its data")],
+    name: Annotated[str, typer.Option("--name", "-n", help="Model name")],
+    format: Annotated[str, typer.Option("--format", "-f", help=FORMAT_HELP)] = "auto",
+    description: Annotated[str, typer.Option(help="Version description")] = "",
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="KEY=VALUE, repeatable")] = None,
+    alias: Annotated[
+        list[str] | None, typer.Option("--alias", help="Alias to point here, repeatable")
+    ] = None,
+    labels: Annotated[Path | None, typer.Option(help="Text file with one class label per line")] = None,
+    trust: Annotated[bool, typer.Option(help="Allow pickle-based files, which run code when loaded")] = False,
+    allow_mismatch: Annotated[bool, typer.Option(help="Publish even if ONNX outputs differ")] = False,
+    max_batch_size: Annotated[int | None, typer.Option(help="Largest batch the server may form")] = None,
+    sample_input: Annotated[Path | None, typer.Option(help=".npy file of sample inputs for parity")] = None,
+    json: Annotated[bool, typer.Option("--json", help="Print the version record as JSON")] = False,
+) -> None:
+    """Convert a model to ONNX, check it against the original, and publish it as a new version."""
+    from maas.formats import import_file
+    from maas.types import parse_tag
+
+    sample = None
+    if sample_input is not None:
+        import numpy as np
+
+        sample = np.load(sample_input, allow_pickle=False)
+    tags = dict(parse_tag(t) for t in tag or [])
+    with progress(f"importing {path.name}"):
+        version = import_file(
+            state.registry(),
+            path,
+            name=name,
+            format=format,
+            description=description,
+            tags=tags,
+            aliases=alias or (),
+            labels=labels,
+            trust=trust,
+            allow_mismatch=allow_mismatch,
+            sample_input=sample,
+            max_batch_size=max_batch_size,
+        )
+    if json:
+        print_json(version.to_dict())
+    else:
+        console.print(version.ref, markup=False, highlight=False)
+
+
+@handle_errors
+def export_model(
+    ref: Annotated[str, typer.Argument(help="name, name:VERSION or name@ALIAS")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file")],
+    format: Annotated[str, typer.Option("--format", "-f", help="onnx")] = "onnx",
+) -> None:
+    """Write a stored version's model to a file."""
+    from maas.formats import export
+
+    written = export(state.registry(), ref, format, out)
+    console.print(str(written), markup=False, highlight=False)

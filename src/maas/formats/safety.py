@@ -1,0 +1,91 @@
+"""Checks made before any byte of a model file is deserialized: size limits, archive member names and sizes
+(path traversal, decompression bombs), and refusing formats whose loading runs arbitrary code."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from maas.errors import InvalidArgument, PayloadTooLarge
+
+PICKLE_SUFFIXES = frozenset({".pkl", ".pickle", ".joblib"})
+# A member compressed more than this, once past _BOMB_MIN_BYTES, is treated as a decompression bomb.
+MAX_RATIO = 200
+_BOMB_MIN_BYTES = 1 << 20
+
+
+def refuse_code_loading(path: Path, what: str, trust: bool) -> None:
+    """Files that execute code when loaded are accepted only when the caller explicitly trusts them."""
+    if not trust:
+        raise InvalidArgument(
+            f"refusing {path.name}: {what} can run arbitrary code when loaded; "
+            "re-run with --trust (trust=True) only if you trust its author"
+        )
+
+
+def check_size(path: Path, limit: int) -> int:
+    """Total bytes of a file or directory, refused past `limit` (the server's upload limit)."""
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    total = sum(p.stat().st_size for p in files)
+    if total > limit:
+        raise PayloadTooLarge(f"{path.name} is {total} bytes, over the {limit}-byte limit")
+    return total
+
+
+def check_member_name(name: str, archive: str) -> None:
+    """Reject names that would land outside the extraction directory."""
+    p = PurePosixPath(name.replace("\\", "/"))
+    if (
+        not name
+        or name.startswith(("/", "\\"))
+        or p.is_absolute()
+        or ".." in p.parts
+        or (len(name) > 1 and name[1] == ":")
+        or "\x00" in name
+    ):
+        raise InvalidArgument(f"{archive}: unsafe archive entry {name[:120]!r} (absolute or escaping path)")
+
+
+def check_zip(path: Path, limit: int) -> list[zipfile.ZipInfo]:
+    """Validate every member of a zip archive from its central directory, before anything is extracted.
+
+    Python's zipfile never yields more than a member's declared size, so checking declared sizes bounds
+    what extraction can write.
+    """
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise InvalidArgument(f"{path.name} is not a valid zip archive ({exc})") from None
+    total = 0
+    for info in infos:
+        check_member_name(info.filename, path.name)
+        total += info.file_size
+        ratio = info.file_size // max(info.compress_size, 1)
+        if info.file_size > _BOMB_MIN_BYTES and ratio > MAX_RATIO:
+            raise InvalidArgument(
+                f"{path.name}: entry {info.filename!r} expands {ratio}x "
+                "(a decompression bomb?)"
+            )
+    if total > limit:
+        raise PayloadTooLarge(f"{path.name} expands to {total} bytes, over the {limit}-byte limit")
+    return infos
+
+
+def extract_zip(path: Path, dest: Path, limit: int) -> Path:
+    """Extract a checked archive into `dest`."""
+    check_zip(path, limit)
+    dest.mkdir(parents=True, exist_ok=True)
+    root = dest.resolve()
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            target = (dest / info.filename).resolve()
+            if not target.is_relative_to(root):
+                raise InvalidArgument(f"{path.name}: unsafe archive entry {info.filename!r}")
+            zf.extract(info, dest)
+    return dest
+
+
+def is_pickle(head: bytes) -> bool:
+    """A raw pickle stream starts with the PROTO opcode (protocol 2+) or a classic opcode."""
+    return len(head) >= 2 and head[0] == 0x80 and head[1] <= 5
