@@ -43,7 +43,6 @@ def test_too_few_rows_for_k_folds_fails_before_training() -> None:
 
 
 def test_missing_target_column_names_the_field(tmp_path: Any) -> None:
-    pytest.importorskip("maas.evaluate.datasets", reason="needs the evaluate branch's CSV loader")
     (tmp_path / "d.csv").write_text("a,b,label\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(20)))
     with pytest.raises(InvalidArgument, match=r"^data\.target: "):
         data.load_dataset(str(tmp_path / "d.csv"), "nope")
