@@ -220,10 +220,11 @@ def serve(
 
 
 def _register_command_modules() -> None:
-    from maas.cli import eval_cmd, import_cmd, jobs_cmd
+    from maas.cli import eval_cmd, import_cmd, jobs_cmd, train_cmd
 
     import_cmd.register(app)
     eval_cmd.register(app)
+    train_cmd.register(app)
     jobs_cmd.register(app)
 
 

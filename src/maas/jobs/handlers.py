@@ -79,5 +79,38 @@ def handlers(registry: Registry) -> dict[str, Handler]:
 
 
 def _optional_handlers(registry: Registry) -> dict[str, Handler]:
-    """Kinds whose modules may be absent from a slim install."""
-    return {}
+    """Kinds that need the training stack (torch, optuna…), registered only where it is installed."""
+    settings = registry.settings
+    table: dict[str, Handler] = {}
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        return table
+
+    def run_train(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+        from maas.train import parse, train
+
+        config = params.get("config")
+        if not isinstance(config, dict):
+            raise InvalidArgument("params.config must be the training config as an object")
+        config = dict(config)
+        data = dict(config.get("data") or {})
+        data["source"] = check_data_spec(data.get("source"), settings)
+        config["data"] = data
+
+        def progress(event: dict[str, Any]) -> None:
+            if event.get("event") == "trial":
+                ctx.log(f"trial {event.get('number')}: score={event.get('score')} params={event.get('params')}")
+                total = event.get("of") or 1
+                ctx.progress(min(0.9, (int(event.get("number", 0)) + 1) / int(total) * 0.8))
+            elif event.get("event") == "epoch":
+                ctx.log(f"epoch {event.get('epoch')}: loss={event.get('loss')} val={event.get('val_accuracy')}")
+                ctx.check_cancelled()
+            elif event.get("event") == "stage":
+                ctx.progress(ctx.store.get(ctx.job.id).progress, str(event.get("stage")))
+
+        result = train(parse(config), registry=registry, name=params.get("name"), progress=progress)
+        return dict(result.to_dict())
+
+    table["train"] = run_train
+    return table
