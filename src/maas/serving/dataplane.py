@@ -214,16 +214,21 @@ class ServingDataPlane:
     ) -> InferenceResponse:
         parts, policy = loaded.parts, loaded.parts.policy
         wanted = requested_outputs(request.outputs, parts.outputs)
+        # A model whose pre-processing decodes images also takes its own input tensor as is (e.g. FP32
+        # [N, 28, 28, 1]): such a request skips the image steps.
+        as_tensor = bool(parts.preprocess) and parts.preprocess.decodes and any(
+            t.datatype != "BYTES" for t in request.inputs
+        )
         arrays = validate_inputs(
             request.inputs,
-            parts.inputs,
+            parts.model_inputs if as_tensor else parts.inputs,
             max_batch_size=policy.max_batch_size,
             max_elements=self.options.max_request_elements,
-            exact=not parts.preprocess or parts.preprocess.decodes,
+            exact=as_tensor or not parts.preprocess or parts.preprocess.decodes,
         )
         deadline = started + self._timeout(request)
         loop = asyncio.get_running_loop()
-        if parts.preprocess:
+        if parts.preprocess and not as_tensor:
             first = parts.model_inputs[0].name
             arrays[first] = await loop.run_in_executor(self._executor, parts.preprocess, arrays[first])
             check_model_inputs(arrays, parts.model_inputs, policy.max_batch_size)

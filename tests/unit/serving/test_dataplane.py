@@ -163,6 +163,21 @@ def test_png_bytes_come_back_as_top_classes_with_labels(serving_registry: Regist
     serve(serving_registry, body)
 
 
+def test_an_image_model_also_takes_its_own_tensor(serving_registry: Registry) -> None:
+    models.publish(serving_registry, "digits", models.digits(), config=models.DIGITS_CONFIG)
+    bright = np.ones((1, 1, 8, 8), dtype=np.float32)
+
+    async def body(plane: ServingDataPlane) -> None:
+        response = await plane.infer(
+            InferenceRequest("digits", None, [tensor("x", bright, "FP32")], [RequestedOutput("labels")])
+        )
+        assert response.outputs[0].data.tolist() == [[b"nine", b"eight", b"seven"]]
+        with pytest.raises(InvalidArgument, match="shape"):
+            await plane.infer(InferenceRequest("digits", None, [tensor("x", np.ones((1, 8, 8), np.float32), "FP32")]))
+
+    serve(serving_registry, body)
+
+
 def test_images_over_the_pixel_cap_are_refused(serving_registry: Registry) -> None:
     models.publish(serving_registry, "digits", models.digits(), config=models.DIGITS_CONFIG)
 
