@@ -12,16 +12,17 @@ help: ## list the targets
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -c constraints.txt -e '.[all,dev]'
+	$(PIP) install -qq --upgrade pip
+	$(PIP) install -qq -c constraints.txt -e '.[all,dev]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP) ## create .venv and install maas with every extra (pip, torch pinned by constraints.txt)
 
-run: $(STAMP) ## install, then serve the registry in $$MAAS_HOME (default ~/.maas) on 127.0.0.1:8000 (HTTP) and :8001 (gRPC)
+run: $(STAMP) ## install, add the digits demo to an empty registry, serve MAAS_HOME (default ~/.maas) on 127.0.0.1:8000 (HTTP) and :8001 (gRPC)
+	$(VENV)/bin/maas demo
 	$(VENV)/bin/maas serve
 
-test: $(STAMP) ## install, then run the whole test suite (starts PostgreSQL if it is not up)
+test: $(STAMP) ## install, then run the whole test suite (PostgreSQL tests need the service on 127.0.0.1:5432)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff, mypy and the import contract that keeps the core free of transports

@@ -219,6 +219,24 @@ def serve(
     run(state.settings(**{k: v for k, v in flags.items() if v is not None}), models=models or None)
 
 
+@app.command("demo")
+@handle_errors
+def demo(
+    epochs: Annotated[int, typer.Option(min=1, max=100, help="Training epochs of the demo CNN.")] = 8,
+    json_: JsonFlag = False,
+) -> None:
+    """Register the `digits` demo (Keras CNN on scikit-learn's digits, fp32 + int8) if the registry is empty."""
+    from maas import demo as seed_demo
+
+    reg = state.registry()
+    say = (lambda _m: None) if json_ else (lambda m: console.print(m, highlight=False, markup=False))
+    made = seed_demo.seed(reg, epochs=epochs, say=say)
+    if json_:
+        return print_json([v.to_dict() for v in made])
+    if not made:
+        console.print("the registry already has models; demo not added")
+
+
 def _register_command_modules() -> None:
     from maas.cli import eval_cmd, import_cmd, jobs_cmd, train_cmd
 
