@@ -72,8 +72,10 @@ def parse_spec(spec: StudentSpec | dict[str, Any] | str | Path) -> StudentSpec:
 
 def build_student(spec: StudentSpec, input_shape: tuple[int, ...], classes: int) -> Any:
     """The student network for inputs of `input_shape` (no batch axis); InvalidArgument when it cannot fit."""
+    import torch
     import torch.nn as nn
 
+    torch.manual_seed(spec.seed)  # initial weights are part of what the seed fixes
     if any(d <= 0 for d in input_shape):
         raise InvalidArgument(f"a student needs a fixed input shape; the teacher's is {list(input_shape)}")
     layers: list[nn.Module] = []
