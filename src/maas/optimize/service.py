@@ -106,7 +106,10 @@ def optimize(
             train = dataset if spec.train is None and dataset is not None else load_data(train_spec, signature)
             params = spec.model_dump()
             params["train"] = train.spec
-            details = run_distill(src, signature, spec, train, dst, progress=report_progress)
+            def training(stage: str, fraction: float) -> None:  # training fills 0.1 .. 0.6 of the bar
+                report_progress(stage, 0.1 + 0.5 * fraction)
+
+            details = run_distill(src, signature, spec, train, dst, progress=training)
             source_format = "torch"
         else:
             from maas.optimize.slim import slim as run_slim

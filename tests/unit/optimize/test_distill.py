@@ -18,7 +18,10 @@ STUDENT = {"type": "cnn", "channels": [8, 16], "dense": [], "epochs": 6, "train"
 
 
 def test_small_student_keeps_95_percent_of_the_teacher(reg: Registry, teacher: ModelVersion) -> None:
-    result = optimize(reg, "digits:1", distill=STUDENT, data=TEST_DATA, timing=False)
+    fractions: list[float] = []
+    result = optimize(reg, "digits:1", distill=STUDENT, data=TEST_DATA, timing=False,
+                      progress=lambda stage, fraction: fractions.append(fraction))
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(fractions) > STUDENT["epochs"]
     child, report = result.version, result.report
     assert child.lineage.parent == teacher.version and child.lineage.transform == "distill"
     assert child.lineage.params["channels"] == [8, 16] and child.lineage.params["train"] == "sklearn:digits:train"
