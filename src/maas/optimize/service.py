@@ -1,0 +1,141 @@
+"""`optimize`: run one transform on a registered version and publish the result as the model's next version.
+
+The child keeps its parent's signature and config (labels, pre/post-processing, max batch size), records
+lineage (parent, transform, parameters) and carries the measured parent-vs-child report in its metrics.
+Nothing is published when a transform, a check or the accuracy gate fails.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from maas.errors import FailedPrecondition, InvalidArgument
+from maas.optimize import gate
+from maas.optimize.data import Dataset, load_data
+from maas.optimize.measure import sample_inputs
+from maas.registry import Lineage, ModelVersion, Registry
+
+Progress = Callable[[str, float], None]
+SAMPLE = 32  # inputs for parity and timing when no data is given
+
+
+@dataclass(frozen=True)
+class OptimizeResult:
+    """The new version and the report stored in its metrics under `optimize`."""
+
+    version: ModelVersion
+    report: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version.to_dict(), "report": self.report}
+
+
+def _choose(quantize: str | None, prune: float | None, distill: Any, slim: bool) -> str:
+    chosen = [name for name, on in (("quantize", quantize is not None), ("prune", prune is not None),
+                                    ("distill", distill is not None), ("slim", slim)) if on]
+    if len(chosen) != 1:
+        raise InvalidArgument(
+            "choose exactly one transform (quantize, prune, distill or slim)"
+            + (f"; got {', '.join(chosen)}: chain them by optimizing the new version" if chosen else "")
+        )
+    return chosen[0]
+
+
+def optimize(
+    registry: Registry,
+    ref: str,
+    *,
+    quantize: str | None = None,
+    calibration: str | np.ndarray | None = None,
+    prune: float | None = None,
+    structured: bool = False,
+    distill: dict[str, Any] | str | Path | None = None,
+    slim: bool = False,
+    data: str | np.ndarray | Dataset | None = None,
+    max_accuracy_drop: float | None = None,
+    progress: Progress | None = None,
+    timing: bool = True,
+) -> OptimizeResult:
+    """Derive a new version of `ref` with one transform; `data` (labelled) adds accuracy to the report."""
+    report_progress: Progress = progress or (lambda stage, fraction: None)
+    transform = _choose(quantize, prune, distill, slim)
+    parent = registry.get(ref)
+    if parent.signature is None or not parent.signature.inputs:
+        raise FailedPrecondition(f"{parent.ref} has no signature; optimization needs its input shape")
+    signature = parent.signature
+    report_progress("loading data", 0.0)
+    dataset = load_data(data, signature) if data is not None else None
+    gate.check_max_drop(max_accuracy_drop, dataset)
+    sample = dataset.x[:SAMPLE] if dataset is not None else sample_inputs(signature, SAMPLE)
+    src = registry.artifact_path(parent)
+    params: dict[str, Any]
+    with tempfile.TemporaryDirectory(prefix="maas-optimize-") as tmp:
+        dst = Path(tmp) / "model.onnx"
+        report_progress(transform, 0.1)
+        source_format = parent.source_format
+        if transform == "quantize":
+            from maas.optimize.quantize import quantize as run_quantize
+
+            calib = None
+            params = {"mode": quantize}
+            if quantize == "static":
+                if calibration is None:
+                    raise InvalidArgument("static quantization needs --calibration DATA (an array or a data spec)")
+                calib = load_data(calibration, signature, what="calibration data").x
+                params["calibration"] = calibration if isinstance(calibration, str) else "<array>"
+            details = run_quantize(src, dst, str(quantize), calibration=calib)
+        elif transform == "prune":
+            from maas.optimize.prune import prune as run_prune
+
+            params = {"sparsity": prune, "structured": structured}
+            details = run_prune(src, dst, float(prune), structured=structured)  # type: ignore[arg-type]
+        elif transform == "distill":
+            from maas.optimize.distill import distill as run_distill
+            from maas.optimize.distill import parse_spec
+
+            spec = parse_spec(distill)  # type: ignore[arg-type]
+            train_spec = spec.train or (dataset.spec if dataset is not None else None)
+            if train_spec is None:
+                raise InvalidArgument("distillation needs training data: --data, or `train` in the student spec")
+            train = dataset if spec.train is None and dataset is not None else load_data(train_spec, signature)
+            params = spec.model_dump()
+            params["train"] = train.spec
+            def training(stage: str, fraction: float) -> None:  # training fills 0.1 .. 0.6 of the bar
+                report_progress(stage, 0.1 + 0.5 * fraction)
+
+            details = run_distill(src, signature, spec, train, dst, progress=training)
+            source_format = "torch"
+        else:
+            from maas.optimize.slim import slim as run_slim
+
+            params = {}
+            details = run_slim(src, dst, sample)
+        report_progress("measuring parent", 0.6)
+        before = gate.measure(src, dataset, sample, timing)
+        report_progress("measuring child", 0.8)
+        after = gate.measure(dst, dataset, sample, timing)
+        comparison = gate.compare(before, after)
+        report: dict[str, Any] = {
+            "transform": transform, "params": params, "parent_version": parent.version,
+            "data": dataset.spec if dataset is not None else None,
+            "parent": before, "child": after, "comparison": comparison, "details": details,
+        }
+        gate.enforce(comparison, before, after, max_accuracy_drop)
+        report_progress("publishing", 0.95)
+        metrics = {"optimize": report}
+        if "accuracy" in after:
+            metrics["accuracy"] = after["accuracy"]
+        version = registry.publish(
+            parent.model, {"model.onnx": dst},
+            description=f"{transform} of {parent.ref}", tags=dict(parent.tags), signature=signature,
+            source_format=source_format, config=dict(parent.config), metrics=metrics,
+            lineage=Lineage(parent=parent.version, transform=transform, params=params),
+        )
+    report_progress("done", 1.0)
+    return OptimizeResult(version, report)
