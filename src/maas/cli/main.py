@@ -229,7 +229,7 @@ def demo(
     from maas import demo as seed_demo
 
     reg = state.registry()
-    say = (lambda _m: None) if json_ else (lambda m: console.print(m, highlight=False, markup=False))
+    say = (lambda _m: None) if json_ else typer.echo
     made = seed_demo.seed(reg, epochs=epochs, say=say)
     if json_:
         return print_json([v.to_dict() for v in made])
@@ -238,10 +238,11 @@ def demo(
 
 
 def _register_command_modules() -> None:
-    from maas.cli import eval_cmd, import_cmd, jobs_cmd, train_cmd
+    from maas.cli import eval_cmd, import_cmd, jobs_cmd, optimize_cmd, train_cmd
 
     import_cmd.register(app)
     eval_cmd.register(app)
+    optimize_cmd.register(app)
     train_cmd.register(app)
     jobs_cmd.register(app)
 

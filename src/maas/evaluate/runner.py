@@ -70,7 +70,9 @@ class Runner:
         """Data set rows -> the model's input: pre-processing, image decoding if needed, shape and dtype."""
         if x.dtype == object and not self.pre.decodes:
             x = self._decode_for_signature(x)
-        x = self.pre(x)
+        if x.dtype == object or not self.pre.decodes:
+            x = self.pre(x)
+        # else: ready tensors for an image-decoding model skip the image steps, as the server does
         return _fit(x, self.input)
 
     def run(self, batch: np.ndarray) -> dict[str, np.ndarray]:

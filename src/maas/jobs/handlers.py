@@ -73,7 +73,27 @@ def handlers(registry: Registry) -> dict[str, Handler]:
                           task=params.get("task"), target=params.get("target"))
         return {"report": report.to_dict()}
 
-    table: dict[str, Handler] = {"import": run_import, "evaluate": run_evaluate}
+    def run_optimize(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+        from maas.optimize import optimize
+
+        allowed = {"ref", "quantize", "calibration", "prune", "structured", "distill", "slim", "data",
+                   "max_accuracy_drop"}
+        unknown = sorted(set(params) - allowed)
+        if unknown:
+            raise InvalidArgument(f"unknown optimize params {unknown}; expected some of {sorted(allowed)}")
+        options = {k: v for k, v in params.items() if k != "ref"}
+        for key in ("data", "calibration"):
+            if options.get(key) is not None:
+                options[key] = check_data_spec(options[key], settings)
+        if isinstance(options.get("distill"), str):
+            raise InvalidArgument("params.distill must be the student spec as an object")
+
+        def progress(stage: str, fraction: float) -> None:
+            ctx.progress(fraction, stage)
+
+        return dict(optimize(registry, _str(params, "ref"), progress=progress, **options).to_dict())
+
+    table: dict[str, Handler] = {"import": run_import, "evaluate": run_evaluate, "optimize": run_optimize}
     table.update(_optional_handlers(registry))
     return table
 

@@ -78,3 +78,8 @@ def test_image_bytes_are_decoded_for_a_pixel_model(reg: Registry) -> None:
         {"op": "decode_image", "mode": "L"}, {"op": "resize", "size": [2, 2]}, {"op": "scale", "factor": 0.25},
     ])
     assert predict(reg, declared, x)["y"].tolist() == [1.0, 2.0]
+
+
+def test_ready_tensors_skip_the_image_steps_as_on_the_server(reg: Registry) -> None:
+    v = _publish_sum(reg, [3], preprocess=[{"op": "decode_image", "mode": "L"}, {"op": "scale", "factor": 0.5}])
+    np.testing.assert_allclose(predict(reg, v, np.ones((2, 3)))["y"], [3.0, 3.0])
