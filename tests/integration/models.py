@@ -6,7 +6,6 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-
 WEIGHTS = np.arange(12, dtype=np.float32).reshape(4, 3) / 10 - 0.5
 BIAS = np.array([0.1, -0.2, 0.3], dtype=np.float32)
 
