@@ -11,10 +11,11 @@ logged with model, version, outcome and latency in one INFO line on the `maas.ac
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import os
 import re
 import time
-import uuid
 
 from starlette.types import Receive, Scope, Send
 
@@ -32,6 +33,9 @@ REQUEST_ID = b"x-request-id"
 # Bodies at least this large are decoded off the event loop; below it the thread hop costs more than it saves.
 OFFLOAD_BYTES = 256 * 1024
 _MAX_ID = 128
+# Generated ids: a random per-process prefix and a counter (uuid4 cost 2% of a request in the profile).
+_ID_PREFIX = os.urandom(6).hex()
+_ID_COUNTER = itertools.count(1)
 
 
 class ClientGone(Exception):
@@ -45,7 +49,7 @@ def request_id(headers: list[tuple[bytes, bytes]]) -> str:
             if 0 < len(value) <= _MAX_ID and value.isascii() and value.decode("ascii").isprintable():
                 return value.decode("ascii")
             break
-    return uuid.uuid4().hex
+    return f"{_ID_PREFIX}-{next(_ID_COUNTER):x}"
 
 
 async def read_body(receive: Receive, content_length: bytes | None, limit: int) -> bytes:
