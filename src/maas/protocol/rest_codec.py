@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 import numpy as np
+import orjson
 
 from maas.errors import InvalidArgument
 from maas.protocol import raw_tensor
@@ -32,6 +33,10 @@ def parse_json(body: bytes | memoryview, what: str = "request body") -> Any:
     raw = bytes(body)
     if any(run in raw for run in _DEEP_RUNS):
         raise InvalidArgument(f"{what} nests deeper than {MAX_NESTING} levels")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass  # orjson refuses NaN/Infinity literals, which clients do send; the stdlib parser decides
     try:
         return json.loads(raw)
     except RecursionError:
@@ -264,4 +269,22 @@ def encode_json_data(data: np.ndarray, datatype: str, name: str) -> list[Any]:
 
 
 def dumps(doc: Any) -> bytes:
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """Compact UTF-8 JSON. orjson would write NaN and ±Infinity as null; those (rare) documents go through the
+    stdlib encoder so a model's NaN output still reads back as NaN, as before."""
+    try:
+        out = orjson.dumps(doc)
+    except TypeError:  # a type orjson does not know (e.g. a numpy scalar in parameters): let json say how
+        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    if b"null" in out and _has_non_finite(doc):
+        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return out
+
+
+def _has_non_finite(doc: Any) -> bool:
+    if isinstance(doc, float):
+        return doc != doc or doc in (float("inf"), float("-inf"))
+    if isinstance(doc, dict):
+        return any(_has_non_finite(v) for v in doc.values())
+    if isinstance(doc, list | tuple):
+        return any(_has_non_finite(v) for v in doc)
+    return False

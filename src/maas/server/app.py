@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
 
 from maas import __version__
 from maas.config import Settings
@@ -20,8 +21,33 @@ from maas.jobs.handlers import handlers as job_handlers
 from maas.registry import Registry
 from maas.server import control, errors, jobs_api, rest_v1, rest_v2
 from maas.server.auth import ApiKeyMiddleware
+from maas.server.infer_route import InferEndpoint, request_id
 
 log = logging.getLogger(__name__)
+
+
+class MaasApp(FastAPI):
+    """FastAPI, except that v2 infer requests go straight to `InferEndpoint` (see infer_route.py), and every
+    other HTTP response carries an `X-Request-ID` (the client's, else a generated one)."""
+
+    infer_endpoint: InferEndpoint | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = self.infer_endpoint
+        if endpoint is not None and scope["type"] == "http":
+            match = endpoint.match(scope)
+            if match is not None:
+                return await endpoint(scope, receive, send, match)
+        if scope["type"] != "http":
+            return await super().__call__(scope, receive, send)
+        rid = request_id(scope["headers"]).encode()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", rid)]}
+            await send(message)
+
+        await super().__call__(scope, receive, send_with_id)
 
 
 def create_app(
@@ -51,7 +77,7 @@ def create_app(
             await dataplane.stop(shutdown_grace_s)
             await asyncio.to_thread(jobs.stop, shutdown_grace_s)
 
-    app = FastAPI(
+    app = MaasApp(
         title="maas", version=__version__, lifespan=lifespan,
         description="Model registry control API and KServe v2 / Triton-compatible inference.",
     )
@@ -65,6 +91,7 @@ def create_app(
     def metrics() -> Response:
         return Response(generate_latest(dataplane.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    app.infer_endpoint = InferEndpoint(dataplane, settings.max_request_bytes, settings.api_key)
     if settings.api_key:
         app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
     return app

@@ -42,6 +42,7 @@ class InferenceRequest:
     parameters: dict[str, Any] = field(default_factory=dict)
     timeout_s: float | None = None
     protocol: str = "unknown"  # the transport that received it ("rest", "grpc"…), a metrics label
+    request_id: str | None = None  # the transport's correlation id (X-Request-ID), for logs
 
 
 @dataclass

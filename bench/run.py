@@ -1,0 +1,341 @@
+"""maas serving benchmark (not a test, not run in CI): raw onnxruntime vs `maas serve` over REST JSON, REST binary
+and gRPC at a few concurrencies, on a tiny CNN and a ResNet-18-shaped network. See bench/README.md.
+
+    python bench/run.py [--duration 10] [--models cnn,resnet18] [--concurrency 1,8,32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT / "src"))
+
+import grpc_load  # noqa: E402
+import models  # noqa: E402
+
+# How the server runs each model (the version's `config`): one intra-op thread per session, instances and
+# batching chosen for 2 cores. The CNN leaves a core to the event loop; the ResNet uses both for compute.
+SERVER_CONFIG: dict[str, dict[str, Any]] = {
+    "cnn": {"max_batch_size": 32, "batching": {"max_queue_delay_us": 200, "instances": 1, "intra_op_threads": 1}},
+    "resnet18": {"max_batch_size": 8, "batching": {"max_queue_delay_us": 2000, "instances": 2, "intra_op_threads": 1}},
+}
+RAW_BATCHES = {"cnn": (1, 8, 32, 64), "resnet18": (1, 4, 8)}
+
+
+# --- raw onnxruntime ----------------------------------------------------------------------------------------
+
+
+def _session(onnx_bytes: bytes, threads: int) -> Any:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(onnx_bytes, sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def _rows_per_s(sessions: list[Any], x: np.ndarray, seconds: float) -> float:
+    """Rows/s with one Python thread per session, each running `x` in a loop (onnxruntime drops the GIL)."""
+    counts = [0] * len(sessions)
+    stop = time.perf_counter() + seconds
+
+    def loop(i: int) -> None:
+        sessions[i].run(None, {"input": x})  # warm
+        while time.perf_counter() < stop:
+            sessions[i].run(None, {"input": x})
+            counts[i] += 1
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=loop, args=(i,)) for i in range(len(sessions))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(counts) * x.shape[0] / (time.perf_counter() - start)
+
+
+def raw_onnxruntime(name: str, onnx_bytes: bytes, row_shape: tuple[int, ...], cores: int, seconds: float) -> dict:
+    rng = np.random.default_rng(0)
+    one = rng.random((1, *row_shape), dtype=np.float32)
+    latencies = {}
+    for threads in sorted({1, cores}):
+        sess = _session(onnx_bytes, threads)
+        for _ in range(5):
+            sess.run(None, {"input": one})
+        samples = []
+        stop = time.perf_counter() + seconds
+        while time.perf_counter() < stop or len(samples) < 5:
+            t0 = time.perf_counter()
+            sess.run(None, {"input": one})
+            samples.append(time.perf_counter() - t0)
+        latencies[threads] = statistics.median(samples) * 1e3
+    best_latency_threads = min(latencies, key=latencies.__getitem__)
+    layouts = [(1, cores)] + ([(cores, 1)] if cores > 1 else [])  # (sessions, intra-op threads each)
+    throughput = []
+    for sessions_n, threads in layouts:
+        sessions = [_session(onnx_bytes, threads) for _ in range(sessions_n)]
+        for batch in RAW_BATCHES[name]:
+            x = rng.random((batch, *row_shape), dtype=np.float32)
+            throughput.append(
+                {"sessions": sessions_n, "threads": threads, "batch": batch,
+                 "rows_per_s": _rows_per_s(sessions, x, seconds)}
+            )
+    best = max(throughput, key=lambda r: r["rows_per_s"])
+    return {"p50_ms_batch1": latencies[best_latency_threads], "p50_threads": best_latency_threads,
+            "latency_by_threads": latencies, "throughput": throughput, "best": best}
+
+
+# --- the server ---------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def register(home: Path, built: dict[str, tuple[bytes, tuple[int, ...]]]) -> None:
+    from maas.config import Settings
+    from maas.registry import Registry
+
+    with Registry(Settings(home=home)) as reg:
+        for name, (onnx_bytes, _) in built.items():
+            reg.publish(name, {"model.onnx": onnx_bytes}, config=SERVER_CONFIG[name])
+
+
+def start_server(home: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], int, int]:
+    import httpx
+
+    http_port, grpc_port = free_port(), free_port()
+    env = {**os.environ, "MAAS_HOME": str(home), "PYTHONPATH": str(ROOT / "src")}
+    cmd = [sys.executable, "-c", "from maas.cli.main import app; app()", "serve",
+           "--http-port", str(http_port), "--grpc-port", str(grpc_port)]
+    log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"maas serve exited with {proc.returncode}; see {log_path}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{http_port}/v2/health/ready", timeout=1).status_code == 200:
+                return proc, http_port, grpc_port
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise TimeoutError(f"maas serve did not become ready; see {log_path}")
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+# --- request bodies -----------------------------------------------------------------------------------------
+
+
+def bodies(x: np.ndarray) -> dict[str, tuple[bytes, int | None]]:
+    """protocol -> (body, Inference-Header-Content-Length or None)."""
+    shape = list(x.shape)
+    doc = {"inputs": [{"name": "input", "shape": shape, "datatype": "FP32", "data": x.ravel().tolist()}]}
+    json_body = json.dumps(doc, separators=(",", ":")).encode()
+    header = json.dumps(
+        {"inputs": [{"name": "input", "shape": shape, "datatype": "FP32",
+                     "parameters": {"binary_data_size": x.nbytes}}],
+         "outputs": [{"name": "output", "parameters": {"binary_data": True}}]},
+        separators=(",", ":"),
+    ).encode()
+    from maas.protocol.grpc_gen import inference_pb2 as pb
+
+    msg = pb.ModelInferRequest(model_name="", inputs=[pb.ModelInferRequest.InferInputTensor(
+        name="input", datatype="FP32", shape=shape)], raw_input_contents=[x.tobytes()])
+    return {"rest-json": (json_body, None), "rest-binary": (header + x.tobytes(), len(header)),
+            "grpc": (msg.SerializeToString(), None)}
+
+
+def check_answers(model: str, http_port: int, grpc_port: int, bodies_: dict[str, tuple[bytes, int | None]]) -> None:
+    """One request per protocol, checked, so a cell never measures a stream of errors."""
+    import grpc
+    import httpx
+
+    from maas.protocol.grpc_gen import inference_pb2 as pb
+
+    url = f"http://127.0.0.1:{http_port}/v2/models/{model}/infer"
+    for proto in ("rest-json", "rest-binary"):
+        body, hlen = bodies_[proto]
+        headers = {"Inference-Header-Content-Length": str(hlen)} if hlen is not None else {}
+        r = httpx.post(url, content=body, headers=headers, timeout=120)
+        if r.status_code != 200:
+            raise RuntimeError(f"{model} {proto}: HTTP {r.status_code}: {r.text[:300]}")
+    with grpc.insecure_channel(f"127.0.0.1:{grpc_port}", options=[("grpc.max_send_message_length", -1)]) as ch:
+        raw = ch.unary_unary(grpc_load.METHOD)(bodies_["grpc"][0], timeout=120)
+        resp = pb.ModelInferResponse.FromString(raw)
+        if not resp.raw_output_contents:
+            raise RuntimeError(f"{model} grpc: no outputs")
+
+
+def run_wrk(url: str, body_path: Path, header_len: int | None, concurrency: int, seconds: float) -> dict:
+    hlen = "" if header_len is None else str(header_len)
+    env = {**os.environ, "BENCH_BODY": str(body_path), "BENCH_HEADER_LEN": hlen}
+    cmd = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--timeout", "60s",
+           "-s", str(HERE / "infer.lua"), url]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    line = next(s for s in out.splitlines() if s.startswith("BENCH_JSON "))
+    r = json.loads(line[len("BENCH_JSON "):])
+    errors = r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["status_errors"] + r["timeouts"]
+    return {"requests": r["requests"], "errors": errors, "rps": r["requests"] / (r["duration_us"] / 1e6),
+            "p50_ms": r["p50_us"] / 1e3, "p99_ms": r["p99_us"] / 1e3}
+
+
+def measure(model: str, proto: str, body: bytes, header_len: int | None, http_port: int, grpc_port: int,
+            concurrency: int, seconds: float, work: Path) -> dict:
+    if proto == "grpc":
+        msg_body = body
+        return grpc_load.run(f"127.0.0.1:{grpc_port}", msg_body, concurrency, seconds)
+    path = work / f"{model}-{proto}.body"
+    path.write_bytes(body)
+    return run_wrk(f"http://127.0.0.1:{http_port}/v2/models/{model}/infer", path, header_len, concurrency, seconds)
+
+
+# --- report -------------------------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    import onnxruntime
+
+    return (f"{cpu}, {os.cpu_count()} cores visible, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}, onnxruntime {onnxruntime.__version__}")
+
+
+def busy_processes() -> list[str]:
+    """What else used the CPU when the run started (the cores are shared)."""
+    out = subprocess.run(["ps", "-eo", "pcpu,comm", "--sort=-pcpu", "--no-headers"], capture_output=True, text=True)
+    return [" ".join(line.split()) for line in out.stdout.splitlines()[:6]]
+
+
+def render(results: list[dict], raw: dict[str, dict], args: argparse.Namespace, load_before: tuple, load_after: tuple,
+           busy: list[str]) -> str:
+    lines = ["# maas serving benchmark", "",
+             f"- Machine: {machine()}",
+             f"- Load average before / after the run: {load_before[0]:.2f} / {load_after[0]:.2f} (1 min)",
+             f"- Busiest processes at the start: {'; '.join(busy)}",
+             f"- {args.duration:g} s per cell after warm-up; REST via `wrk -t1` (Lua body), gRPC via "
+             f"{'1-2'} Python processes of raw grpc.aio stubs; load generator and server share the same cores.",
+             "", "## Raw onnxruntime (in-process, same cores)", "",
+             "| model | batch-1 p50 (ms) | best throughput (rows/s) | at |", "|---|---:|---:|---|"]
+    for name, r in raw.items():
+        b = r["best"]
+        lines.append(f"| {name} | {r['p50_ms_batch1']:.3f} ({r['p50_threads']} thread) | {b['rows_per_s']:,.0f} | "
+                     f"{b['sessions']} session(s) x {b['threads']} thread(s), batch {b['batch']} |")
+    lines += ["", "## maas serve", "",
+              "| model | protocol | concurrency | req/s | p50 (ms) | p99 (ms) | errors | req/s ÷ raw best | "
+              "p50 ÷ raw batch-1 |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        rb = raw[r["model"]]
+        lines.append(
+            f"| {r['model']} | {r['protocol']} | {r['concurrency']} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | "
+            f"{r['p99_ms']:.2f} | {r['errors']} | {r['rps'] / rb['best']['rows_per_s']:.0%} | "
+            f"{r['p50_ms'] / rb['p50_ms_batch1']:.1f}x |")
+    lines += ["", "Server model configs: " + "; ".join(f"`{k}`: `{json.dumps(v)}`" for k, v in SERVER_CONFIG.items()
+                                                      if k in raw), ""]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=float, default=10.0, help="seconds per measured cell (default 10)")
+    ap.add_argument("--raw-seconds", type=float, default=2.0, help="seconds per raw onnxruntime measurement")
+    ap.add_argument("--models", default="cnn,resnet18")
+    ap.add_argument("--protocols", default="rest-json,rest-binary,grpc")
+    ap.add_argument("--concurrency", default="1,8,32")
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "latest.md")
+    ap.add_argument("--keep-home", action="store_true", help="keep the temporary MAAS_HOME and server log")
+    args = ap.parse_args()
+    if shutil.which("wrk") is None:
+        print("bench needs wrk (the HTTP load generator): apt-get install -y wrk", file=sys.stderr)
+        return 2
+    names = [m for m in args.models.split(",") if m]
+    protocols = [p for p in args.protocols.split(",") if p]
+    levels = [int(c) for c in args.concurrency.split(",")]
+    cores = len(os.sched_getaffinity(0))
+    load_before, busy = os.getloadavg(), busy_processes()
+
+    print("building models ...", flush=True)
+    built = {k: v for k, v in models.build().items() if k in names}
+    raw = {}
+    for name, (onnx_bytes, row_shape) in built.items():
+        print(f"raw onnxruntime: {name} ...", flush=True)
+        raw[name] = raw_onnxruntime(name, onnx_bytes, row_shape, cores, args.raw_seconds)
+        b = raw[name]["best"]
+        print(f"  batch-1 p50 {raw[name]['p50_ms_batch1']:.3f} ms; best {b['rows_per_s']:,.0f} rows/s ({b})")
+
+    work = Path(tempfile.mkdtemp(prefix="maas-bench-"))
+    results: list[dict] = []
+    try:
+        register(work / "home", built)
+        proc, http_port, grpc_port = start_server(work / "home", work / "server.log")
+        print(f"maas serve: pid {proc.pid}, http :{http_port}, grpc :{grpc_port}", flush=True)
+        try:
+            rng = np.random.default_rng(1)
+            for name, (_, row_shape) in built.items():
+                b = bodies(rng.random((1, *row_shape), dtype=np.float32))
+                from maas.protocol.grpc_gen import inference_pb2 as pb
+
+                msg = pb.ModelInferRequest.FromString(b["grpc"][0])
+                msg.model_name = name
+                b["grpc"] = (msg.SerializeToString(), None)
+                check_answers(name, http_port, grpc_port, b)
+                for proto in protocols:
+                    body, hlen = b[proto]
+                    measure(name, proto, body, hlen, http_port, grpc_port, max(levels), 2, work)  # warm-up
+                    for c in levels:
+                        r = measure(name, proto, body, hlen, http_port, grpc_port, c, args.duration, work)
+                        r.update(model=name, protocol=proto, concurrency=c)
+                        results.append(r)
+                        print(f"  {name:9} {proto:11} c={c:<3} {r['rps']:9,.0f} req/s  p50 {r['p50_ms']:8.2f} ms  "
+                              f"p99 {r['p99_ms']:8.2f} ms  errors {r['errors']}", flush=True)
+        finally:
+            stop_server(proc)
+    finally:
+        if args.keep_home:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    report = render(results, raw, args, load_before, os.getloadavg(), busy)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report)
+    (args.out.with_suffix(".json")).write_text(json.dumps({"raw": raw, "results": results}, indent=1))
+    print("\n" + report)
+    print(f"written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""The v2 infer route as a plain ASGI endpoint: the hot path skips FastAPI's routing, dependency and
+middleware layers (a third of the CPU per request in the profile), keeping the same wire behaviour.
+
+`POST /v2/models/{name}[/versions/{version}]/infer` is matched here before FastAPI sees the request; the
+FastAPI route of the same path stays registered so it is listed in the OpenAPI docs (and serves when this
+app is mounted some other way). Errors are `{"error": message}` with the status from `errors.status_of`.
+Every request carries an id (the client's `X-Request-ID`, else a generated one), echoed in the response and
+logged with model, version, outcome and latency in one INFO line on the `maas.access` logger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import re
+import time
+
+from starlette.types import Receive, Scope, Send
+
+from maas.errors import InvalidArgument, MaasError, PayloadTooLarge
+from maas.protocol import rest_codec
+from maas.server.auth import OPEN_PATHS, key_matches
+from maas.server.errors import status_of
+from maas.serving.inference import DataPlane
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("maas.access")
+
+INFER_PATH = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer")
+REQUEST_ID = b"x-request-id"
+# Bodies at least this large are decoded off the event loop; below it the thread hop costs more than it saves.
+OFFLOAD_BYTES = 256 * 1024
+_MAX_ID = 128
+# Generated ids: a random per-process prefix and a counter (uuid4 cost 2% of a request in the profile).
+_ID_PREFIX = os.urandom(6).hex()
+_ID_COUNTER = itertools.count(1)
+
+
+class ClientGone(Exception):
+    """The client disconnected before its body arrived; nothing is sent back."""
+
+
+def request_id(headers: list[tuple[bytes, bytes]]) -> str:
+    """The client's X-Request-ID when it is short printable ASCII, else a fresh one."""
+    for key, value in headers:
+        if key == REQUEST_ID:
+            if 0 < len(value) <= _MAX_ID and value.isascii() and value.decode("ascii").isprintable():
+                return value.decode("ascii")
+            break
+    return f"{_ID_PREFIX}-{next(_ID_COUNTER):x}"
+
+
+async def read_body(receive: Receive, content_length: bytes | None, limit: int) -> bytes:
+    """The whole body, or PayloadTooLarge as soon as it is known to exceed `limit` (never buffered past it)."""
+    if content_length is not None:
+        if not content_length.isdigit():
+            raise InvalidArgument("Content-Length must be a non-negative integer")
+        if int(content_length) > limit:
+            raise PayloadTooLarge(
+                f"request body of {content_length.decode()} bytes exceeds the limit of {limit} bytes"
+            )
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone()
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class InferEndpoint:
+    """Serves the infer route for `ASGI scope` already matched by `INFER_PATH`."""
+
+    def __init__(self, dataplane: DataPlane, max_request_bytes: int, api_key: str = "") -> None:
+        self.dataplane = dataplane
+        self.limit = max_request_bytes
+        self.api_key = api_key
+
+    def match(self, scope: Scope) -> re.Match[str] | None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] in OPEN_PATHS:
+            return None
+        return INFER_PATH.fullmatch(scope["path"])
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, match: re.Match[str]) -> None:
+        started = time.perf_counter()
+        name, version = match.group(1), match.group(2)
+        content_length = header_len = auth = None
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        for key, value in headers:
+            if key == b"content-length":
+                content_length = value
+            elif key == b"inference-header-content-length":
+                header_len = value.decode("latin-1")
+            elif key == b"authorization":
+                auth = value.decode("latin-1")
+        rid = request_id(headers)
+        extra: list[tuple[bytes, bytes]] = []
+        outcome, served_version = "ok", version or ""
+        try:
+            if self.api_key and not key_matches(auth, self.api_key):
+                status, content = 401, rest_codec.dumps({"error": "missing or invalid API key"})
+                extra.append((b"www-authenticate", b"Bearer"))
+                outcome = "unauthenticated"
+            else:
+                body = await read_body(receive, content_length, self.limit)
+                content, binary_len, served_version = await self._infer(body, name, version, header_len, rid)
+                status = 200
+                if binary_len is not None:
+                    extra.append((b"inference-header-content-length", str(binary_len).encode()))
+        except ClientGone:
+            self._log(rid, name, served_version, "client_gone", 499, started)
+            return
+        except MaasError as exc:
+            status = status_of(exc)
+            outcome = exc.code.value.lower()
+            if status >= 500:
+                log.error("%s: %s", exc.code, exc.message)
+            content = rest_codec.dumps({"error": exc.message})
+        except Exception:
+            log.exception("unhandled error in infer")
+            status, outcome, content = 500, "internal", rest_codec.dumps({"error": "internal error"})
+        binary = any(k == b"inference-header-content-length" for k, _ in extra)
+        await send({
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/octet-stream" if binary else b"application/json"),
+                (b"content-length", str(len(content)).encode()),
+                (b"x-request-id", rid.encode()),
+                *extra,
+            ],
+        })
+        await send({"type": "http.response.body", "body": content})
+        self._log(rid, name, served_version, outcome, status, started)
+
+    async def _infer(
+        self, body: bytes, name: str, version: str | None, header_len: str | None, rid: str
+    ) -> tuple[bytes, int | None, str]:
+        big = len(body) >= OFFLOAD_BYTES
+        if big:
+            req = await asyncio.to_thread(rest_codec.decode_request, body, name, version, header_len)
+        else:
+            req = rest_codec.decode_request(body, name, version, header_len)
+        req.request_id = rid
+        resp = await self.dataplane.infer(req)
+        if big or sum(t.data.nbytes for t in resp.outputs) >= OFFLOAD_BYTES:
+            content, binary_len = await asyncio.to_thread(rest_codec.encode_response, resp, req)
+        else:
+            content, binary_len = rest_codec.encode_response(resp, req)
+        return content, binary_len, resp.model_version
+
+    @staticmethod
+    def _log(rid: str, model: str, version: str, outcome: str, status: int, started: float) -> None:
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info(
+                "request_id=%s protocol=rest model=%s version=%s outcome=%s status=%d latency_ms=%.3f",
+                rid, model, version or "-", outcome, status, (time.perf_counter() - started) * 1e3,
+            )
+

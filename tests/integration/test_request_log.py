@@ -1,0 +1,64 @@
+"""Request ids: X-Request-ID is echoed (or generated) on every response, and each inference is logged once,
+at INFO on `maas.access`, with its id, model, version, outcome and latency."""
+
+import json
+import logging
+import re
+
+import httpx
+import pytest
+
+BODY = json.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4], "data": [1, 2, 3, 4]}]}).encode()
+
+
+@pytest.fixture(scope="module")
+def http(server):
+    with httpx.Client(base_url=server.base_url, timeout=30) as client:
+        yield client
+
+
+def access_lines(caplog, rid):
+    return [r for r in caplog.records if r.name == "maas.access" and f"request_id={rid} " in r.getMessage()]
+
+
+def test_client_request_id_is_echoed_and_logged(http, caplog):
+    caplog.set_level(logging.INFO, logger="maas.access")
+    resp = http.post("/v2/models/linear/infer", content=BODY, headers={"X-Request-ID": "trace-42"})
+    assert resp.status_code == 200
+    assert resp.headers["x-request-id"] == "trace-42"
+    [record] = access_lines(caplog, "trace-42")
+    assert record.levelno == logging.INFO
+    message = record.getMessage()
+    assert "model=linear" in message and "version=1" in message and "outcome=ok" in message
+    assert re.search(r"latency_ms=\d+\.\d+", message)
+
+
+def test_request_id_is_generated_when_absent(http, caplog):
+    caplog.set_level(logging.INFO, logger="maas.access")
+    first = http.post("/v2/models/linear/infer", content=BODY)
+    second = http.post("/v2/models/linear/infer", content=BODY)
+    ids = {first.headers["x-request-id"], second.headers["x-request-id"]}
+    assert len(ids) == 2 and all(ids)
+    for rid in ids:
+        assert len(access_lines(caplog, rid)) == 1
+
+
+def test_failed_inference_logs_its_outcome(http, caplog):
+    caplog.set_level(logging.INFO, logger="maas.access")
+    resp = http.post("/v2/models/no-such-model/infer", content=BODY, headers={"X-Request-ID": "missing-1"})
+    assert resp.status_code == 404 and set(resp.json()) == {"error"}
+    assert resp.headers["x-request-id"] == "missing-1"
+    [record] = access_lines(caplog, "missing-1")
+    assert "outcome=not_found" in record.getMessage() and "status=404" in record.getMessage()
+
+
+def test_unprintable_request_id_is_replaced(http):
+    resp = http.post("/v2/models/linear/infer", content=BODY, headers={"X-Request-ID": "x" * 500})
+    assert resp.status_code == 200
+    assert resp.headers["x-request-id"] != "x" * 500
+
+
+def test_other_routes_echo_the_request_id(http):
+    resp = http.get("/v2/health/ready", headers={"X-Request-ID": "probe-7"})
+    assert resp.status_code == 200 and resp.headers["x-request-id"] == "probe-7"
+    assert http.get("/v2/models/linear").headers["x-request-id"]
