@@ -66,22 +66,39 @@ def convert_saved_model(directory: Path, work: Path, trust: bool, source_file: P
     names = sorted(specs)
     out_keys = sorted(fn.structured_outputs)
 
-    @tf.function(input_signature=[tf.TensorSpec(specs[n].shape, specs[n].dtype, name=n) for n in names])
+    input_signature = [tf.TensorSpec(specs[n].shape, specs[n].dtype, name=n) for n in names]
+
+    @tf.function(input_signature=input_signature)
     def serving(*args: Any) -> list[Any]:
         result = fn(**dict(zip(names, args, strict=True)))
-        return [tf.identity(result[k], name=k) for k in out_keys]
+        return [result[k] for k in out_keys]
 
     out = work / "savedmodel.onnx"
     try:
-        converter.convert.from_function(serving, opset=OPSET, output_path=str(out))
+        proto, _ = converter.convert.from_function(serving, input_signature=input_signature, opset=OPSET)
     except Exception as exc:
         raise InvalidArgument(f"tf2onnx cannot convert {directory.name}: {str(exc).splitlines()[0][:300]}") from None
+    _rename_io(proto, names, out_keys)
+    out.write_bytes(proto.SerializeToString())
 
     def reference(inputs: dict[str, np.ndarray]) -> list[Any]:
         result = fn(**{n: tf.constant(a) for n, a in zip(names, inputs.values(), strict=True)})
         return [result[k].numpy() for k in out_keys]
 
     return Converted(onnx_path=out, source_format="tensorflow", reference=reference, source_file=source_file)
+
+
+def _rename_io(model: Any, inputs: list[str], outputs: list[str]) -> None:
+    """Give the graph the signature's names (tf2onnx keeps TensorFlow's `x:0` / `Identity:0`)."""
+    new = {v.name: n for v, n in zip(model.graph.input, inputs, strict=False)}
+    new |= {v.name: n for v, n in zip(model.graph.output, outputs, strict=False)}
+    if len(set(new.values())) != len(new):
+        return
+    for value in [*model.graph.input, *model.graph.output]:
+        value.name = new.get(value.name, value.name)
+    for node in model.graph.node:
+        node.input[:] = [new.get(x, x) for x in node.input]
+        node.output[:] = [new.get(x, x) for x in node.output]
 
 
 def convert_tflite(path: Path, work: Path, limit: int) -> Converted:
