@@ -2,8 +2,10 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PIP    := $(VENV)/bin/python -m pip
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
+STAMP  := $(VENV)/.installed-$(shell echo $(EXTRAS) | cat pyproject.toml constraints.txt - | sha256sum | cut -c1-16)
 PYTEST_ARGS ?=
+# tensorflow is its own extra (~1.3 GB, pins h5py<3.15); `make install EXTRAS=all,dev` leaves it out.
+EXTRAS ?= all,dev,tensorflow
 
 .PHONY: help install run test lint clean
 
@@ -13,7 +15,7 @@ help: ## list the targets
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -c constraints.txt -e '.[all,dev]'
+	$(PIP) install -q -c constraints.txt -e '.[$(EXTRAS)]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP) ## create .venv and install maas with every extra (pip, torch pinned by constraints.txt)
