@@ -2,10 +2,10 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PIP    := $(VENV)/bin/python -m pip
-STAMP  := $(VENV)/.installed-$(shell echo $(EXTRAS) | cat pyproject.toml constraints.txt - | sha256sum | cut -c1-16)
-PYTEST_ARGS ?=
 # tensorflow is its own extra (~1.3 GB, pins h5py<3.15); `make install EXTRAS=all,dev` leaves it out.
 EXTRAS ?= all,dev,tensorflow
+STAMP  := $(VENV)/.installed-$(shell echo $(EXTRAS) | cat pyproject.toml constraints.txt - | sha256sum | cut -c1-16)
+PYTEST_ARGS ?=
 
 .PHONY: help install run test lint clean
 
