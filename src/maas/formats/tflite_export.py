@@ -46,6 +46,8 @@ def export(registry: Registry, ref: str, out_path: Path) -> Path:
             f"{version.ref} has no Keras source to convert (imported from {version.source_format!r}); "
             "TFLite export needs a version imported from a .keras or .h5 file"
         )
+    if version.signature is None:
+        raise FailedPrecondition(f"{version.ref} has no signature to draw sample inputs from")
     out = out_path / f"{version.model}-{version.version}.tflite" if out_path.is_dir() else out_path
     with tempfile.TemporaryDirectory(prefix="maas-export-") as tmp:
         source = Path(tmp) / ("model" + role.removeprefix("source"))
