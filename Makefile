@@ -2,8 +2,8 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PIP    := $(VENV)/bin/python -m pip
-# tensorflow is its own extra (~1.3 GB, pins h5py<3.15); `make install EXTRAS=all,dev` leaves it out.
-EXTRAS ?= all,dev,tensorflow
+# `all` includes tensorflow (~1.3 GB); to leave it out: EXTRAS=postgres,torch,keras,sklearn,optimize,train,dev
+EXTRAS ?= all,dev
 STAMP  := $(VENV)/.installed-$(shell echo $(EXTRAS) | cat pyproject.toml constraints.txt - | sha256sum | cut -c1-16)
 PYTEST_ARGS ?=
 
