@@ -23,7 +23,10 @@ TIMEOUT_S = 600
 
 
 def _convert_in_child(source: Path, out: Path) -> None:
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    # The child must import this same maas, wherever it is installed (or just on sys.path).
+    here = str(Path(__file__).resolve().parents[2])
+    path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": path}
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "maas.formats.tflite_convert", str(source), str(out)],

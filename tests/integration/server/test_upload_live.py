@@ -128,3 +128,38 @@ def test_skops_upload_serves_the_same_predictions(server: LiveServer, digits, tm
     np.testing.assert_allclose(served[1], stored[1], atol=1e-6)
     np.testing.assert_array_equal(served[0], clf.predict(x))
     assert (served[0] == y_test[:40]).mean() > 0.9
+
+
+def test_saved_model_archive_upload_serves_the_same_predictions(server: LiveServer, digits, tmp_path: Path) -> None:
+    """Only with the tensorflow extra: a SavedModel directory travels as one .tar.gz."""
+    import tarfile
+
+    tf = pytest.importorskip("tensorflow")
+    pytest.importorskip("tf2onnx")
+
+    class Linear(tf.Module):
+        def __init__(self) -> None:
+            self.w = tf.Variable(np.random.default_rng(0).standard_normal((64, 10)).astype(np.float32) / 8)
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 64], tf.float32, name="pixels")])
+        def serve(self, pixels):  # type: ignore[no-untyped-def]
+            return {"scores": pixels @ self.w}
+
+    m = Linear()
+    tf.saved_model.save(m, str(tmp_path / "sm"), signatures={"serving_default": m.serve})
+    with tarfile.open(tmp_path / "linear.tar.gz", "w:gz") as archive:
+        archive.add(tmp_path / "sm", "linear")
+
+    with Client(server.http_url) as client:
+        v = client.import_file(tmp_path / "linear.tar.gz", name="digits-tf")
+    assert v.source_format == "tensorflow" and v.parity["passed"] and v.parity["reference"] == "tensorflow"
+    sig = v.signature
+    assert sig is not None and sig.batch_axis
+    assert [(t.name, t.shape) for t in sig.inputs + sig.outputs] == [("pixels", (-1, 64)), ("scores", (-1, 10))]
+
+    x = digits[1][:16]
+    with Client(server.http_url) as client:
+        (stored,) = _stored_predictions(client, v.ref, tmp_path, {"pixels": x})
+    (served,) = _triton_predictions(server, "digits-tf", v.version, x, ["scores"])
+    np.testing.assert_allclose(served, stored, atol=1e-6)
+    np.testing.assert_allclose(stored, m.serve(tf.constant(x))["scores"].numpy(), atol=1e-5)

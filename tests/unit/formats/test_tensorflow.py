@@ -101,22 +101,42 @@ def test_damaged_tflite_is_refused(registry, tmp_path, tflite_file):
     assert_empty(registry)
 
 
-def test_tflite_export_from_keras_source_matches_the_onnx_model(registry, tmp_path, digits):
+@pytest.mark.parametrize("filename", ["mlp.keras", "cnn.h5"])
+def test_tflite_export_from_keras_source_matches_the_onnx_model(registry, tmp_path, digits, filename):
     import keras
+
+    from maas.formats import tf_runtime
 
     assert keras.backend.backend() == "torch"
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(10)])
-    model.save(tmp_path / "m.keras")
-    v = formats.import_file(registry, tmp_path / "m.keras", name="km")
+    layers = keras.layers
+    if filename == "cnn.h5":  # the seed CNN's layers, NHWC, untrained
+        x = np.repeat(np.repeat(digits[1][:20].reshape(-1, 8, 8, 1), 3, axis=1), 3, axis=2)[:, 2:-2, 2:-2]
+        model = keras.Sequential([
+            keras.Input((20, 20, 1)), layers.Conv2D(8, (3, 3), activation="relu"), layers.MaxPooling2D((2, 2)),
+            layers.Flatten(), layers.Dense(10, activation="softmax"),
+        ])
+    else:
+        x = digits[1][:20]
+        model = keras.Sequential([keras.Input((64,)), layers.Dense(16, activation="relu"), layers.Dense(10)])
+    model.save(tmp_path / filename)
+    v = formats.import_file(registry, tmp_path / filename, name="km")
     out = formats.export(registry, "km", "tflite", tmp_path)
     assert out == tmp_path / "km-1.tflite"
-    from maas.formats import tf_runtime
-
-    x = digits[1][:20]
-    got = tf_runtime.run_tflite(out.read_bytes(), [x])[0]
-    np.testing.assert_allclose(got, _onnx_run(registry, v, x), atol=1e-5)
+    got = tf_runtime.run_tflite(out.read_bytes(), [x.astype(np.float32)])[0]
+    np.testing.assert_allclose(got, _onnx_run(registry, v, x.astype(np.float32)), atol=1e-5)
     assert keras.backend.backend() == "torch"
+
+
+def test_saved_model_in_a_tar_gz(registry, tmp_path, saved_model, mlp, digits):
+    import tarfile
+
+    with tarfile.open(tmp_path / "mlp.tar.gz", "w:gz") as tf_archive:
+        tf_archive.add(saved_model, "mlp")
+    v = formats.import_file(registry, tmp_path / "mlp.tar.gz", name="mlp", format="savedmodel")
+    assert v.source_format == "tensorflow" and v.parity["passed"]
+    x = digits[1][:5]
+    np.testing.assert_allclose(_onnx_run(registry, v, x), mlp.serve(tf.constant(x))["probs"].numpy(), atol=1e-5)
 
 
 def test_tflite_export_without_a_keras_source_is_a_failed_precondition(registry, saved_model, tmp_path):
