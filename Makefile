@@ -2,7 +2,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PIP    := $(VENV)/bin/python -m pip
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
+# `all` includes tensorflow (~1.3 GB); to leave it out: EXTRAS=postgres,torch,keras,sklearn,optimize,train,dev
+EXTRAS ?= all,dev
+STAMP  := $(VENV)/.installed-$(shell echo $(EXTRAS) | cat pyproject.toml constraints.txt - | sha256sum | cut -c1-16)
 PYTEST_ARGS ?=
 
 .PHONY: help install run test lint clean
@@ -13,7 +15,7 @@ help: ## list the targets
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -qq --upgrade pip
-	$(PIP) install -qq -c constraints.txt -e '.[all,dev]'
+	$(PIP) install -qq -c constraints.txt -e '.[$(EXTRAS)]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP) ## create .venv and install maas with every extra (pip, torch pinned by constraints.txt)

@@ -9,7 +9,10 @@ import typer
 
 from maas.cli.common import console, handle_errors, print_json, progress, state
 
-FORMAT_HELP = "auto|onnx|keras|torch|torchscript|sklearn|skops (tflite needs the tensorflow extra)"
+FORMAT_HELP = (
+    "auto|onnx|keras|torch|torchscript|sklearn|skops; tflite|savedmodel need the tensorflow extra. "
+    "A .zip/.tar.gz holding one .onnx and its data is a bundle"
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -69,7 +72,7 @@ def import_model(
 def export_model(
     ref: Annotated[str, typer.Argument(help="name, name:VERSION or name@ALIAS")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output file")],
-    format: Annotated[str, typer.Option("--format", "-f", help="onnx")] = "onnx",
+    format: Annotated[str, typer.Option("--format", "-f", help="onnx|tflite (tflite: tensorflow extra)")] = "onnx",
 ) -> None:
     """Write a stored version's model to a file."""
     from maas.formats import export

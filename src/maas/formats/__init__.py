@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from maas.errors import InvalidArgument
-from maas.formats import detect, options, safety
+from maas.formats import archive, detect, options, safety
 from maas.formats.pipeline import Converted, converting, verify_and_publish, workdir
 from maas.registry import MODEL_ROLE, ModelVersion, Registry
 
 __all__ = ["FORMATS", "export", "import_file", "register"]
 
 FORMATS = detect.FORMATS
-_NEEDS_TF = "{} needs the tensorflow extra, which this version of maas does not provide yet"
 
 
 def import_file(
@@ -65,10 +64,11 @@ def import_file(
         sidecar_dir=src if src.is_dir() else src.parent,
     )
     fmt = detect.resolve(src, format)
-    if fmt in ("tflite", "tensorflow"):
-        raise InvalidArgument(_NEEDS_TF.format("TFLite import" if fmt == "tflite" else "TensorFlow import"))
     with workdir() as tmp:
         work = Path(tmp)
+        if fmt == "archive":
+            src = archive.extract(src, work / "bundle", limit)
+            fmt = detect.resolve(src, format)
         with converting():
             conv = _convert_file(src, fmt, work, opts, limit)
         return verify_and_publish(registry, conv, opts, work)
@@ -94,6 +94,14 @@ def _convert_file(src: Path, fmt: str, work: Path, opts: options.ImportOptions, 
         from maas.formats import sklearn
 
         return sklearn.convert(sklearn.load_skops(src, opts.trust), work, "skops", src)
+    if fmt in ("tensorflow", "savedmodel"):
+        from maas.formats import tensorflow
+
+        return tensorflow.convert_saved_model(src, work, opts.trust, source_file=None)
+    if fmt == "tflite":
+        from maas.formats import tensorflow
+
+        return tensorflow.convert_tflite(src, work, limit)
     if fmt == "pickle":
         safety.refuse_code_loading(src, f"a pickle file ({src.suffix or 'no extension'})", opts.trust)
         return _convert_object(_load_pickle(src), work, opts, source_file=src)
@@ -176,10 +184,12 @@ def _convert_object(
 def export(registry: Registry, ref: str, format: str, out_path: str | os.PathLike[str]) -> Path:
     """Write a version's model in `format` to `out_path`, verified (digest and ONNX checker) before the
     file appears under its final name."""
-    if format in ("tflite", "tensorflow"):
-        raise InvalidArgument(_NEEDS_TF.format("TFLite export"))
+    if format == "tflite":
+        from maas.formats import tflite_export
+
+        return tflite_export.export(registry, ref, Path(out_path))
     if format != "onnx":
-        raise InvalidArgument(f"unknown export format {format!r}; expected onnx")
+        raise InvalidArgument(f"unknown export format {format!r}; expected onnx or tflite")
     import onnx
 
     version = registry.get(ref)

@@ -9,7 +9,9 @@ from pathlib import Path
 from maas.errors import InvalidArgument
 from maas.formats import safety
 
-FORMATS = ("auto", "onnx", "keras", "torch", "torchscript", "sklearn", "skops", "tflite", "tensorflow")
+FORMATS = (
+    "auto", "onnx", "keras", "torch", "torchscript", "sklearn", "skops", "tflite", "savedmodel", "tensorflow",
+)
 _BY_SUFFIX = {
     ".onnx": "onnx",
     ".keras": "keras",
@@ -36,6 +38,8 @@ def sniff(path: Path) -> str:
         if len(onnx_files) == 1:
             return "onnx"
         raise InvalidArgument(f"{path.name}/ is not a model bundle (expected exactly one .onnx file inside)")
+    if path.name.lower().endswith((".zip", ".tar.gz", ".tgz", ".tar")):
+        return "archive"
     suffix = path.suffix.lower()
     head = _head(path)
     if suffix in safety.PICKLE_SUFFIXES:
@@ -82,9 +86,9 @@ def resolve(path: Path, requested: str) -> str:
     """The importer to use: what the content says, checked against `requested` when one was given."""
     if requested not in FORMATS and requested != "pickle":
         raise InvalidArgument(f"unknown format {requested!r}; expected one of {', '.join(FORMATS)}")
-    if requested in ("tflite", "tensorflow"):
-        return requested
     found = sniff(path)
+    if requested == "savedmodel":
+        requested = "tensorflow"
     if requested == "auto" or requested == found:
         return found
     compatible = {
@@ -93,6 +97,8 @@ def resolve(path: Path, requested: str) -> str:
         ("sklearn", "skops"),
         ("sklearn", "pickle"),
         ("torch", "pickle"),
+        ("onnx", "archive"),
+        ("tensorflow", "archive"),
     }
     if (requested, found) in compatible:
         return found

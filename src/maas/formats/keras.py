@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from maas.errors import InvalidArgument
+from maas.errors import InvalidArgument, PayloadTooLarge
 from maas.formats import safety
 from maas.formats.pipeline import Converted
 
@@ -57,6 +57,7 @@ def _saved_config(path: Path, limit: int) -> Any:
 
         try:
             with h5py.File(path, "r") as f:
+                check_h5(f, path.name, limit)
                 raw = f.attrs.get("model_config")
         except OSError as exc:
             raise InvalidArgument(f"{path.name} is not a valid HDF5 file ({str(exc)[:120]})") from None
@@ -69,6 +70,40 @@ def _saved_config(path: Path, limit: int) -> Any:
     raise InvalidArgument(
         f"{path.name} is not a Keras model file (expected a .keras zip or an HDF5 .h5 file)"
     )
+
+
+def check_h5(f: Any, filename: str, limit: int) -> None:
+    """Bound what Keras will read from an HDF5 file before it reads anything: no links or storage outside
+    the file, declared dataset sizes under the limit, and no chunk compressed past the bomb ratio."""
+    import h5py
+
+    total = 0
+    problems: list[str] = []
+
+    def visit(name: str, link: Any) -> None:
+        nonlocal total
+        if isinstance(link, h5py.ExternalLink):
+            problems.append(f"{name!r} links to another file")
+            return
+        if not isinstance(link, h5py.HardLink):
+            return
+        obj = f.get(name)
+        if not isinstance(obj, h5py.Dataset):
+            return
+        if obj.is_virtual or obj.external:
+            problems.append(f"dataset {name!r} keeps its data outside the file")
+            return
+        nbytes = int(obj.size or 0) * obj.dtype.itemsize
+        total += nbytes
+        stored = obj.id.get_storage_size()
+        if nbytes > safety.BOMB_MIN_BYTES and nbytes // max(stored, 1) > safety.MAX_RATIO:
+            problems.append(f"dataset {name!r} expands {nbytes // max(stored, 1)}x (a decompression bomb?)")
+
+    f.visititems_links(visit)
+    if problems:
+        raise InvalidArgument(f"refusing {filename}: {problems[0]}")
+    if total > limit:
+        raise PayloadTooLarge(f"{filename} declares {total} bytes of weights, over the {limit}-byte limit")
 
 
 def _lambda_layers(config: Any) -> list[str]:

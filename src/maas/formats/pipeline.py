@@ -43,6 +43,7 @@ class Converted:
     atol: float = parity.ATOL
     rtol: float = parity.RTOL
     extra_config: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what the importer changed or could not, kept in parity
 
 
 @contextmanager
@@ -113,6 +114,8 @@ def verify_and_publish(registry: Registry, conv: Converted, opts: ImportOptions,
             reference, actual, names, conv.rules, atol=conv.atol, rtol=conv.rtol, samples=n
         )
         report["reference"] = conv.source_format
+    if conv.notes:
+        report["notes"] = list(conv.notes)
     if not report["passed"] and not opts.allow_mismatch:
         raise InvalidArgument(parity.describe_failure(report))
     sig = signature.with_observed(sig, actual)

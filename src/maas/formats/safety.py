@@ -3,15 +3,16 @@
 
 from __future__ import annotations
 
+import stat
 import zipfile
 from pathlib import Path, PurePosixPath
 
 from maas.errors import InvalidArgument, PayloadTooLarge
 
 PICKLE_SUFFIXES = frozenset({".pkl", ".pickle", ".joblib"})
-# A member compressed more than this, once past _BOMB_MIN_BYTES, is treated as a decompression bomb.
+# A member compressed more than this, once past BOMB_MIN_BYTES, is treated as a decompression bomb.
 MAX_RATIO = 200
-_BOMB_MIN_BYTES = 1 << 20
+BOMB_MIN_BYTES = 1 << 20
 
 
 def refuse_code_loading(path: Path, what: str, trust: bool) -> None:
@@ -60,9 +61,11 @@ def check_zip(path: Path, limit: int) -> list[zipfile.ZipInfo]:
     total = 0
     for info in infos:
         check_member_name(info.filename, path.name)
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise InvalidArgument(f"{path.name}: entry {info.filename[:120]!r} is a symbolic link")
         total += info.file_size
         ratio = info.file_size // max(info.compress_size, 1)
-        if info.file_size > _BOMB_MIN_BYTES and ratio > MAX_RATIO:
+        if info.file_size > BOMB_MIN_BYTES and ratio > MAX_RATIO:
             raise InvalidArgument(
                 f"{path.name}: entry {info.filename!r} expands {ratio}x "
                 "(a decompression bomb?)"

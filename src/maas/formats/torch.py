@@ -188,13 +188,16 @@ def convert(
         )
     else:
         args = (_guess_sample(obj),)
+    notes: list[str] = []
+    runner = obj.module() if exported else obj
     if not exported:
         obj.eval()
+    elif sample_input is None and _static_batch(obj):
+        obj, note = _relax_batch(torch, obj, runner, args)
+        notes.append(note)
     names = [f"input_{i}" if len(args) > 1 else "input" for i in range(len(args))]
     out = work / "torch.onnx"
     _export(torch, obj, args, names, out, exported)
-
-    runner = obj.module() if exported else obj
 
     def reference(inputs: dict[str, np.ndarray]) -> list[Any]:
         with torch.no_grad():
@@ -210,7 +213,54 @@ def convert(
         sample_factory=lambda sig: {s.name: v for s, v in zip(sig.inputs, samples.values(), strict=False)},
         source_file=source_file,
         atol=parity.ATOL,
+        notes=notes,
     )
+
+
+def _static_batch(ep: Any) -> bool:
+    """True when every user input of the ExportedProgram has a concrete (not symbolic) dimension 0."""
+    user = set(ep.graph_signature.user_inputs)
+    shapes = [
+        n.meta["val"].shape for n in ep.graph.nodes if n.op == "placeholder" and n.name in user and "val" in n.meta
+    ]
+    return bool(shapes) and all(len(s) >= 1 and isinstance(s[0], int) for s in shapes)
+
+
+def _relax_batch(torch: Any, ep: Any, original: Any, args: tuple[Any, ...]) -> tuple[Any, str]:
+    """A `.pt2` saved with a fixed batch B: re-export it with a dynamic batch, kept only if the result on
+    2B rows equals the original run on each half (so no op depends on B). Otherwise the batch stays B."""
+    sizes = {int(a.shape[0]) for a in args}
+    if len(sizes) != 1:
+        return ep, "the archive's inputs disagree on dimension 0; the batch dimension was left as saved"
+    b = sizes.pop()
+    gen = torch.Generator().manual_seed(1)
+    doubled = tuple(
+        torch.randn(2 * b, *a.shape[1:], generator=gen).to(a.dtype)
+        if a.dtype.is_floating_point
+        else torch.randint(0, 5, (2 * b, *a.shape[1:]), generator=gen).to(a.dtype)
+        for a in args
+    )
+    try:
+        relaxed = torch.export.export(
+            ep.module(check_guards=False),
+            doubled,
+            dynamic_shapes=tuple({0: torch.export.Dim("batch", min=1)} for _ in args),
+        )
+        with torch.no_grad():
+            got = relaxed.module()(*doubled)
+            halves = [original(*(d[i * b : (i + 1) * b] for d in doubled)) for i in (0, 1)]
+        got_list = got if isinstance(got, list | tuple) else [got]
+        first, second = (h if isinstance(h, list | tuple) else [h] for h in halves)
+        want = [torch.cat(pair) for pair in zip(first, second, strict=True)]
+        same = len(got_list) == len(want) and all(
+            torch.allclose(g, w, atol=parity.ATOL, rtol=parity.RTOL) for g, w in zip(got_list, want, strict=True)
+        )
+    except Exception as exc:  # torch.export raises many types when a shape cannot be generalized
+        return ep, f"the archive was saved with batch {b} and cannot be re-exported with a dynamic batch " \
+            f"({type(exc).__name__}); the batch is fixed at {b}"
+    if not same:
+        return ep, f"the archive's outputs depend on its saved batch {b}; the batch is fixed at {b}"
+    return relaxed, f"the archive was saved with a fixed batch {b}; re-exported with a dynamic batch"
 
 
 def _export(torch: Any, obj: Any, args: tuple[Any, ...], names: list[str], out: Path, exported: bool) -> None:

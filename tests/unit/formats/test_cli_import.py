@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import onnx
 import pytest
@@ -63,3 +64,22 @@ def test_refusal_is_one_line_with_exit_code_2(app, tmp_path):
     res = CliRunner().invoke(app, ["import", str(tmp_path / "model.pkl"), "--name", "evil"])
     assert res.exit_code == 2
     assert res.stderr.startswith("error: refusing model.pkl") and res.stderr.count("\n") == 1
+
+
+def test_tflite_export_is_one_line_with_or_without_tensorflow(app, tmp_path, monkeypatch):
+    """Without TensorFlow: 'needs the tensorflow extra' (exit 2); with it, an ONNX-only version has no Keras
+    source to convert: FailedPrecondition (exit 5)."""
+    import importlib.util
+
+    onnx.save(_linear(), tmp_path / "m.onnx")
+    runner = CliRunner()
+    assert runner.invoke(app, ["import", str(tmp_path / "m.onnx"), "--name", "lin"]).exit_code == 0
+    args = ["export", "lin", "--format", "tflite", "--out", str(tmp_path / "m.tflite")]
+    if importlib.util.find_spec("tensorflow") is not None:
+        res = runner.invoke(app, args)
+        assert res.exit_code == 5 and "no Keras source" in res.stderr and res.stderr.count("\n") == 1
+    monkeypatch.setitem(sys.modules, "tensorflow", None)
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1
+    assert res.stderr == "error: TFLite export needs the tensorflow extra: pip install 'maas[tensorflow]'\n"
+    assert not (tmp_path / "m.tflite").exists()

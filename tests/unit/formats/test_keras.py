@@ -156,3 +156,39 @@ def test_wrong_format_flag_is_refused(registry, cnn_files):
     with pytest.raises(InvalidArgument, match="does not look like format .onnx."):
         formats.import_file(registry, d / "model.keras", name="x", format="onnx")
     assert_empty(registry)
+
+
+def _h5_with_config(path):
+    import h5py
+
+    f = h5py.File(path, "w")
+    f.attrs["model_config"] = json.dumps({"class_name": "Sequential", "config": {"layers": []}})
+    return f
+
+
+def test_h5_bombs_and_outside_data_are_refused_before_keras_reads_them(registry, tmp_path):
+    with _h5_with_config(tmp_path / "bomb.h5") as f:  # 4 GB declared, nothing stored
+        f.create_dataset("w", shape=(1 << 30,), dtype="f4", chunks=(1 << 20,), compression="gzip")
+    with pytest.raises(InvalidArgument, match="decompression bomb"):
+        formats.import_file(registry, tmp_path / "bomb.h5", name="bomb")
+    with _h5_with_config(tmp_path / "link.h5") as f:
+        import h5py
+
+        f["w"] = h5py.ExternalLink("/etc/passwd", "/x")
+    with pytest.raises(InvalidArgument, match="links to another file"):
+        formats.import_file(registry, tmp_path / "link.h5", name="link")
+    with _h5_with_config(tmp_path / "ext.h5") as f:
+        f.create_dataset("w", shape=(4,), dtype="f4", external=[(str(tmp_path / "raw.bin"), 0, 16)])
+    with pytest.raises(InvalidArgument, match="outside the file"):
+        formats.import_file(registry, tmp_path / "ext.h5", name="ext")
+    assert_empty(registry)
+
+
+def test_h5_weights_past_the_upload_limit_are_refused(tmp_path):
+    from maas.errors import PayloadTooLarge
+    from maas.formats import keras as keras_format
+
+    with _h5_with_config(tmp_path / "big.h5") as f:
+        f.create_dataset("w", data=np.random.default_rng(0).standard_normal(4096).astype("f4"))
+    with pytest.raises(PayloadTooLarge, match="declares 16384 bytes"):
+        keras_format.load(tmp_path / "big.h5", trust=False, limit=10_000)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import onnx
 import pytest
@@ -106,12 +108,19 @@ def test_oversize_file_is_refused(tmp_path):
         assert_empty(reg)
 
 
-def test_tflite_needs_tensorflow(registry, tmp_path):
-    (tmp_path / "m.tflite").write_bytes(b"TFL3")
-    with pytest.raises(InvalidArgument, match="needs the tensorflow extra"):
+def test_tensorflow_formats_need_the_extra(registry, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorflow", None)  # as if not installed, whether it is or not
+    (tmp_path / "m.tflite").write_bytes(b"\0\0\0\0TFL3")
+    (tmp_path / "sm").mkdir()
+    (tmp_path / "sm" / "saved_model.pb").write_bytes(b"")
+    needs = r"^\S.* needs the tensorflow extra: pip install 'maas\[tensorflow\]'$"
+    with pytest.raises(InvalidArgument, match=needs):
         formats.import_file(registry, tmp_path / "m.tflite", name="t")
-    with pytest.raises(InvalidArgument, match="needs the tensorflow extra"):
+    with pytest.raises(InvalidArgument, match=needs):
+        formats.import_file(registry, tmp_path / "sm", name="t")
+    with pytest.raises(InvalidArgument, match=needs):
         formats.export(registry, "t", "tflite", tmp_path / "x.tflite")
+    assert_empty(registry)
 
 
 def test_bad_options_are_refused(registry, tmp_path):

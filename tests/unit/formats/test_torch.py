@@ -62,6 +62,28 @@ def test_pt2_archive(registry, tmp_path, mlp, digits):
     _check(v, registry, mlp, digits[1])
 
 
+def test_pt2_with_a_fixed_batch_gets_a_dynamic_one(registry, tmp_path, mlp, digits):
+    torch.export.save(torch.export.export(mlp, (torch.randn(3, 64),)), tmp_path / "fixed.pt2")
+    v = formats.import_file(registry, tmp_path / "fixed.pt2", name="mlp")
+    assert any("re-exported with a dynamic batch" in n for n in v.parity["notes"])
+    _check(v, registry, mlp, digits[1])
+
+
+class _BatchMixer(torch.nn.Module):
+    """Mixes rows across the batch, so its outputs depend on the batch it was saved with."""
+
+    def forward(self, x):
+        return x - x.mean(dim=0, keepdim=True)
+
+
+def test_pt2_whose_outputs_depend_on_its_batch_keeps_it_fixed_with_a_note(registry, tmp_path):
+    torch.export.save(torch.export.export(_BatchMixer(), (torch.randn(2, 5),)), tmp_path / "mix.pt2")
+    v = formats.import_file(registry, tmp_path / "mix.pt2", name="mix")
+    assert v.signature.inputs[0].shape == (2, 5) and not v.signature.batch_axis
+    assert v.config["max_batch_size"] == 0
+    assert any("batch is fixed at 2" in n for n in v.parity["notes"])
+
+
 def test_torchscript_needs_and_uses_sample_input(registry, tmp_path, mlp, digits):
     path = tmp_path / "mlp.pt"
     torch.jit.script(mlp).save(str(path))
