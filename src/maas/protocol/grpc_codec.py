@@ -112,7 +112,7 @@ def _decode_contents(t: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
         arr[:] = list(values)
         return arr.reshape(shape)
     # int_contents is int32 and uint_contents uint32 on the wire: narrower datatypes must still fit.
-    wide = np.array(values, dtype=_WIRE_DTYPE[field])
+    wide: np.ndarray = np.array(values, dtype=_WIRE_DTYPE[field])
     if dtype.kind in "iu" and wide.size and dtype != wide.dtype:
         info = np.iinfo(dtype)
         if wide.min() < info.min or wide.max() > info.max:

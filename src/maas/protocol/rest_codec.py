@@ -100,8 +100,8 @@ def _decode_input(item: Any, index: int, binary: memoryview, offset: int) -> tup
     name = item.get("name")
     if not isinstance(name, str) or not name:
         raise InvalidArgument(f"inputs[{index}] needs a string 'name'")
-    datatype = item.get("datatype")
-    dtype = raw_tensor.check_datatype(datatype, name)
+    dtype = raw_tensor.check_datatype(item.get("datatype"), name)
+    datatype: str = item["datatype"]  # checked just above
     shape = raw_tensor.check_shape(item.get("shape"), name)
     params = _parameters(item.get("parameters"), f"input {name!r}")
     size = params.pop("binary_data_size", None)

@@ -59,7 +59,7 @@ def decode_predict(
 
 
 def _nested_shape(value: Any) -> tuple[int, ...]:
-    shape = []
+    shape: list[int] = []
     while isinstance(value, list):
         if len(shape) >= raw_tensor.MAX_RANK:
             raise InvalidArgument(f"data nests deeper than {raw_tensor.MAX_RANK} dimensions")

@@ -43,7 +43,7 @@ def check_sklearn_params(family: str, params: dict[str, Any], where: str = "mode
         raise InvalidArgument("scikit-learn families need the train extra: pip install 'maas[train]'") from None
     accepted: set[str] = set()
     for cls in classes:
-        accepted |= set(inspect.signature(cls.__init__).parameters) - {"self"}
+        accepted |= set(inspect.signature(cls).parameters)
     for key in params:
         if key not in accepted:
             shown = where if where != "model.params" else f"{where}.{key}"

@@ -35,11 +35,11 @@ def _suggest(trial: Any, space: Search) -> dict[str, Any]:
     params: dict[str, Any] = {}
     for name, dim in space.space.items():
         if dim.type == "int":
-            params[name] = trial.suggest_int(name, int(dim.low), int(dim.high))
+            params[name] = trial.suggest_int(name, int(dim.low), int(dim.high))  # type: ignore[arg-type]
         elif dim.type == "float":
-            params[name] = trial.suggest_float(name, float(dim.low), float(dim.high))
+            params[name] = trial.suggest_float(name, float(dim.low), float(dim.high))  # type: ignore[arg-type]
         elif dim.type == "loguniform":
-            params[name] = trial.suggest_float(name, float(dim.low), float(dim.high), log=True)
+            params[name] = trial.suggest_float(name, float(dim.low), float(dim.high), log=True)  # type: ignore[arg-type]
         else:
             params[name] = trial.suggest_categorical(name, dim.choices)
     return params
@@ -55,7 +55,7 @@ def run(
     pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1) if spec.pruner == "median" \
         else optuna.pruners.NopPruner()
     study = optuna.create_study(
-        direction=direction, sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner
+        direction=direction, sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner,  # type: ignore[arg-type]
     )
     records: list[dict[str, Any]] = []
 

@@ -58,12 +58,13 @@ def build(
             if not spatial:
                 raise InvalidArgument(f"model.layers.{i}: conv2d after flatten")
             modules.append(
-                nn.LazyConv2d(layer.filters, layer.kernel, stride=layer.stride, padding=layer.padding)
+                # filters and kernel are set for conv2d (config.Layer checks it)
+                nn.LazyConv2d(layer.filters, layer.kernel, stride=layer.stride, padding=layer.padding)  # type: ignore[arg-type]
             )
         elif layer.type == "maxpool2d":
             modules.append(nn.MaxPool2d(layer.pool))
         elif layer.type == "dropout":
-            modules.append(nn.Dropout(layer.rate))
+            modules.append(nn.Dropout(layer.rate))  # type: ignore[arg-type]  # set for dropout (config.Layer)
         elif layer.type == "batchnorm":
             modules.append(nn.LazyBatchNorm2d() if spatial else nn.LazyBatchNorm1d())
         elif layer.type == "flatten":
@@ -123,7 +124,7 @@ class Prep(torch.nn.Module):
         if self.image is None:
             return (x.reshape(x.shape[0], -1) - self.mean) / self.std
         img = self.image
-        h, w, c = img.shape
+        h, w, c = img.shape  # type: ignore[misc]  # always set for image inputs (config checks it)
         x = x.reshape(-1, h, w, c).permute(0, 3, 1, 2)
         if img.upsample and img.upsample > 1:
             x = x.repeat_interleave(img.upsample, dim=2).repeat_interleave(img.upsample, dim=3)
@@ -208,6 +209,7 @@ def fit(
     es = spec.early_stopping if has_val else None
     if has_val:
         xv = torch.from_numpy(np.ascontiguousarray(x_val, dtype=np.float32))
+        assert y_val is not None  # has_val
         yv = torch.from_numpy(y_val.astype(np.int64 if task == "classification" else np.float32))
     best, best_epoch, best_state, waited = float("inf"), n_epochs, None, 0
     result = FitResult(0, n_epochs)
