@@ -35,6 +35,12 @@ def import_model(
     allow_mismatch: Annotated[bool, typer.Option(help="Publish even if ONNX outputs differ")] = False,
     max_batch_size: Annotated[int | None, typer.Option(help="Largest batch the server may form")] = None,
     sample_input: Annotated[Path | None, typer.Option(help=".npy file of sample inputs for parity")] = None,
+    preprocess: Annotated[str | None, typer.Option(
+        help='Pre-processing steps as JSON, e.g. \'[{"op": "decode_image", "mode": "L"}, {"op": "scale", '
+             '"factor": 0.0039}]\' (overrides maas.yaml)')] = None,
+    postprocess: Annotated[str | None, typer.Option(
+        help='Post-processing steps as JSON, e.g. \'[{"op": "softmax"}, {"op": "topk", "k": 3}, '
+             '{"op": "labels"}]\' (overrides maas.yaml)')] = None,
     json: Annotated[bool, typer.Option("--json", help="Print the version record as JSON")] = False,
 ) -> None:
     """Convert a model to ONNX, check it against the original, and publish it as a new version."""
@@ -61,6 +67,8 @@ def import_model(
             allow_mismatch=allow_mismatch,
             sample_input=sample,
             max_batch_size=max_batch_size,
+            preprocess=_steps(preprocess, "--preprocess"),
+            postprocess=_steps(postprocess, "--postprocess"),
         )
     if json:
         print_json(version.to_dict())
@@ -79,3 +87,20 @@ def export_model(
 
     written = export(state.registry(), ref, format, out)
     console.print(str(written), markup=False, highlight=False)
+
+
+def _steps(text: str | None, flag: str) -> list[object] | None:
+    """A JSON list of steps from the command line (validated by the importer, as maas.yaml's are)."""
+    if text is None:
+        return None
+    import json as json_lib
+
+    from maas.errors import InvalidArgument
+
+    try:
+        steps = json_lib.loads(text)
+    except json_lib.JSONDecodeError as exc:
+        raise InvalidArgument(f"{flag} is not JSON: {exc}") from None
+    if not isinstance(steps, list):
+        raise InvalidArgument(f"{flag} must be a JSON list of steps")
+    return steps

@@ -83,3 +83,18 @@ def test_tflite_export_is_one_line_with_or_without_tensorflow(app, tmp_path, mon
     assert res.exit_code == 2 and res.stderr.count("\n") == 1
     assert res.stderr == "error: TFLite export needs the tensorflow extra: pip install 'maas[tensorflow]'\n"
     assert not (tmp_path / "m.tflite").exists()
+
+
+def test_processing_steps_from_flags_override_maas_yaml(app, tmp_path):
+    onnx.save(_linear(), tmp_path / "m.onnx")
+    (tmp_path / "maas.yaml").write_text("postprocess: [{op: softmax}]\npreprocess: [{op: scale, factor: 2.0}]\n")
+    runner = CliRunner()
+    res = runner.invoke(app, ["import", str(tmp_path / "m.onnx"), "--name", "lin", "--json",
+                              "--postprocess", '[{"op": "topk", "k": 2}]'])
+    assert res.exit_code == 0, res.output
+    config = json.loads(res.stdout)["config"]
+    assert config["postprocess"] == [{"op": "topk", "k": 2}]
+    assert config["preprocess"] == [{"op": "scale", "factor": 2.0}]
+    for bad in ('[{"op": "exec", "code": "rm -rf /"}]', "not json", '{"op": "softmax"}'):
+        res = runner.invoke(app, ["import", str(tmp_path / "m.onnx"), "--name", "lin", "--postprocess", bad])
+        assert res.exit_code != 0 and "Traceback" not in res.output
