@@ -211,12 +211,19 @@ def serve(
     grpc_port: Annotated[int | None, typer.Option(help="gRPC port (env MAAS_GRPC_PORT, default 8001).")] = None,
     models: Annotated[list[str] | None, typer.Option("--models", help="Serve only these models (repeatable).")] = None,
     api_key: Annotated[str | None, typer.Option(help="Require this bearer token (env MAAS_API_KEY).")] = None,
+    override: Annotated[list[str] | None, typer.Option(
+        "--set", help="Batching override NAME.KEY=VALUE (max_batch_size, max_queue_delay_us, "
+                      "preferred_batch_sizes, instances, intra_op_threads); repeatable.")] = None,
 ) -> None:
     """Serve the registry: control API, KServe v2 REST and gRPC, in one process."""
     from maas.server.main import run
 
     flags = {"host": host, "http_port": http_port, "grpc_port": grpc_port, "api_key": api_key}
-    run(state.settings(**{k: v for k, v in flags.items() if v is not None}), models=models or None)
+    from maas.serving.options import parse_overrides
+
+    parse_overrides(override or [])  # a bad --set fails here, as a one-line error, before anything starts
+    run(state.settings(**{k: v for k, v in flags.items() if v is not None}), models=models or None,
+        overrides=override or None)
 
 
 @app.command("demo")

@@ -48,14 +48,17 @@ class _Server(uvicorn.Server):
             self._captured_signals.remove(sig)
 
 
-def build_server(settings: Settings, models: list[str] | None = None) -> uvicorn.Server:
+def build_server(
+    settings: Settings, models: list[str] | None = None, overrides: list[str] | None = None
+) -> uvicorn.Server:
     from maas.server.app import create_app
     from maas.serving.dataplane import ServingDataPlane
-    from maas.serving.options import ServingOptions
+    from maas.serving.options import ServingOptions, parse_overrides
 
     check_bind(settings)
     registry = Registry(settings)
-    dataplane = ServingDataPlane(registry, ServingOptions(models=tuple(models) if models else None))
+    options = ServingOptions(models=tuple(models) if models else None, overrides=parse_overrides(overrides or []))
+    dataplane = ServingDataPlane(registry, options)
     app = create_app(settings, registry, dataplane, models=models)
     config = uvicorn.Config(
         app, host=settings.host, port=settings.http_port, log_level="info", access_log=False,
@@ -74,9 +77,9 @@ def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def run(settings: Settings, models: list[str] | None = None) -> None:
+def run(settings: Settings, models: list[str] | None = None, overrides: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    server = build_server(settings, models)
+    server = build_server(settings, models, overrides)
     log.info("maas serving %s on http://%s:%s (gRPC :%s)", settings.home, settings.host,
              settings.http_port, settings.grpc_port)
     server.run()

@@ -103,3 +103,38 @@ class BatchingPolicy:
         if not 1 <= policy.instances <= 64 or not 1 <= policy.intra_op_threads <= 256:
             raise InvalidArgument(f"{model}: instances must be 1-64 and intra_op_threads 1-256")
         return policy
+
+
+OVERRIDE_KEYS = ("max_batch_size", "max_queue_delay_us", "preferred_batch_sizes", "instances", "intra_op_threads")
+
+
+def parse_overrides(items: list[str]) -> dict[str, ModelOverrides]:
+    """`NAME.KEY=VALUE` texts (e.g. `digits.max_batch_size=32`, `digits.preferred_batch_sizes=8,16`) into
+    per-model overrides; InvalidArgument naming the bad item."""
+    from dataclasses import replace
+
+    from maas.types import check_name
+
+    out: dict[str, ModelOverrides] = {}
+    for item in items:
+        target, sep, value = item.partition("=")
+        name, dot, key = target.rpartition(".")
+        if not sep or not dot or key not in OVERRIDE_KEYS:
+            raise InvalidArgument(
+                f"invalid override {item[:80]!r}: expected NAME.KEY=VALUE, KEY one of {', '.join(OVERRIDE_KEYS)}"
+            )
+        check_name(name)
+        try:
+            if key == "preferred_batch_sizes":
+                parsed: Any = tuple(int(v) for v in value.split(",") if v)
+                bad = any(v < 1 for v in parsed)
+            else:
+                parsed = int(value)
+                bad = parsed < (0 if key in ("max_batch_size", "max_queue_delay_us") else 1)
+        except ValueError:
+            bad = True
+        if bad:
+            need = "positive integers" if key == "preferred_batch_sizes" else "a non-negative integer"
+            raise InvalidArgument(f"invalid override {item[:80]!r}: {key} needs {need}")
+        out[name] = replace(out.get(name, ModelOverrides()), **{key: parsed})
+    return out

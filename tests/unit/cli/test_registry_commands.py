@@ -83,6 +83,7 @@ def test_models_list_show_delete(reg: Registry) -> None:
         ("alias", "set", "iris", "production", "99"),
         ("tag", "iris:1", "novalue"),
         ("models", "delete", "ghost", "--yes"),
+        ("serve", "--set", "iris.instances=zero"),
     ],
 )
 def test_user_errors_are_one_line_without_traceback(reg: Registry, args: tuple[str, ...]) -> None:
