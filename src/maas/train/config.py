@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from maas.errors import InvalidArgument
-from maas.train.families import NET_FAMILIES, SKLEARN_FAMILIES, check_sklearn_params
+from maas.train.families import CNN_FAMILIES, NET_FAMILIES, SKLEARN_FAMILIES, check_sklearn_params
 
 Activation = Literal["relu", "tanh", "sigmoid", "gelu", "softmax", "linear"]
 CLASSIFICATION_METRICS = frozenset({"accuracy", "balanced_accuracy", "f1_macro", "f1_weighted", "roc_auc", "log_loss"})
@@ -46,12 +46,21 @@ class Normalize(_Strict):
     std: list[Annotated[float, Field(gt=0)]] = Field(min_length=1, max_length=4)
 
 
+class Decode(_Strict):
+    """How an image folder's PNG/JPEG files become pixels: Pillow colour mode and (height, width). The same
+    steps (decode_image, resize) go into the registered version, so a client may send the encoded file."""
+
+    mode: Literal["L", "RGB"] = "RGB"
+    size: tuple[Annotated[int, Field(gt=0, le=4096)], Annotated[int, Field(gt=0, le=4096)]]
+
+
 class ImagePrep(_Strict):
     """How raw pixels become the net's input, folded into the exported network (so serving does the same).
 
-    Order: reshape flat rows to `shape` (H, W, C), repeat each pixel `upsample`×, `resize`, `center_crop`,
-    multiply by `scale`, then `normalize` per channel."""
+    Order: (`decode` image files, outside the graph) reshape flat rows to `shape` (H, W, C), repeat each pixel
+    `upsample`×, `resize`, `center_crop`, multiply by `scale`, then `normalize` per channel."""
 
+    decode: Decode | None = None
     shape: tuple[int, int, int] | None = None
     upsample: int | None = Field(None, ge=1, le=16)
     resize: tuple[int, int] | None = None
@@ -209,7 +218,7 @@ class TrainConfig(_Strict):
                 raise ValueError("search.objective: 'validation' needs data.split.validation > 0")
         if self.model.early_stopping is not None and self.data.split.validation == 0:
             raise ValueError("model.early_stopping: needs data.split.validation > 0")
-        if self.preprocessing.image is not None and self.model.family not in ("torch_cnn", "keras_cnn"):
+        if self.preprocessing.image is not None and self.model.family not in CNN_FAMILIES:
             raise ValueError("preprocessing.image: applies to the cnn families only")
         return self
 

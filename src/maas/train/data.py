@@ -1,6 +1,6 @@
 """Data for one training run: the data set (loaded by `maas.evaluate`), its task, encoded labels, and the
 seeded train / validation / test split. Checks that depend on the data (target column, classes per fold) run
-here, before any model is fitted."""
+here, before any model is fitted. Image-folder files are decoded here (see image_files)."""
 
 from __future__ import annotations
 
@@ -103,8 +103,14 @@ def prepare(cfg: TrainConfig, ds: Any) -> Prepared:
     if ds.y is None:
         raise InvalidArgument(f"data.target: data set {ds.name} has no target column")
     if ds.x.dtype == object:
-        raise InvalidArgument("data.source: encoded image files are not supported for training yet; use .npz")
-    x = np.asarray(ds.x, dtype=np.float32)
+        from maas.train import image_files
+
+        x = image_files.decode(cfg, ds.x)
+    else:
+        image = cfg.preprocessing.image
+        if image is not None and image.decode is not None:
+            raise InvalidArgument("preprocessing.image.decode: applies to image folders, not to numeric data")
+        x = np.asarray(ds.x, dtype=np.float32)
     task = infer_task(np.asarray(ds.y), getattr(ds, "task_hint", None))
     labels: list[str] | None = None
     if task == "classification":

@@ -24,7 +24,15 @@ SKLEARN_FAMILIES: dict[str, tuple[str, str | None, str | None]] = {
     ),
     "mlp": ("sklearn.neural_network", "MLPClassifier", "MLPRegressor"),
 }
-NET_FAMILIES = frozenset({"torch_mlp", "torch_cnn"})
+NET_FAMILIES = frozenset({"torch_mlp", "torch_cnn", "keras_mlp", "keras_cnn"})
+CNN_FAMILIES = frozenset({"torch_cnn", "keras_cnn"})
+
+
+def net_backend(family: str) -> Any:
+    """The module that builds, fits and runs a net family (torch_nets or keras_nets), imported on first use."""
+    import importlib
+
+    return importlib.import_module("maas.train.keras_nets" if family.startswith("keras_") else "maas.train.torch_nets")
 
 
 def _classes(family: str) -> list[type]:

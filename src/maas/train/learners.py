@@ -1,6 +1,6 @@
 """One interface over the families: fit on arrays with given (searched) parameters, and answer with what the
 served model will answer (probabilities or values). The fitted pre-processing travels inside the model:
-a scikit-learn Pipeline step, or the first module of a torch net."""
+a scikit-learn Pipeline step, or the first module (layers) of a torch (Keras) net."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ EpochCallback = Callable[[int, dict[str, float]], None]
 
 @dataclass
 class Fitted:
-    model: Any  # a scikit-learn Pipeline or estimator, or a torch net
+    model: Any  # a scikit-learn Pipeline or estimator, a torch net or a keras.Sequential
     best_epoch: int | None = None  # nets with early stopping
     history: list[dict[str, float]] | None = None
 
@@ -42,9 +42,9 @@ class Learner:
 
     def outputs(self, fitted: Fitted, x: np.ndarray) -> np.ndarray:
         if self.is_net:
-            from maas.train import torch_nets
+            from maas.train.families import net_backend
 
-            return torch_nets.predict(fitted.model, x)
+            return np.asarray(net_backend(self.cfg.model.family).predict(fitted.model, x))
         model, x = fitted.model, flat(x)
         if self.task == "classification":
             if hasattr(model, "predict_proba"):
@@ -69,8 +69,9 @@ class Learner:
         self, params: dict[str, Any], x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None,
         y_val: np.ndarray | None, epochs: int | None, on_epoch: EpochCallback | None,
     ) -> Fitted:
-        from maas.train import torch_nets
+        from maas.train.families import net_backend
 
+        nets = net_backend(self.cfg.model.family)
         mean = std = None
         image = self.cfg.preprocessing.image
         if image is None and self.cfg.preprocessing.tabular != "none":
@@ -81,8 +82,8 @@ class Learner:
                 mean, std = x2.min(0), x2.max(0) - x2.min(0)
             std = np.where(std > 1e-12, std, 1.0).astype(np.float32)
         n_out = self.n_classes if self.task == "classification" else 1
-        net = torch_nets.build(self.cfg.model, image, tuple(x.shape[1:]), int(n_out or 1), mean, std, self.cfg.seed)
-        res = torch_nets.fit(
+        net = nets.build(self.cfg.model, image, tuple(x.shape[1:]), int(n_out or 1), mean, std, self.cfg.seed)
+        res = nets.fit(
             net, self.cfg.model, self.task, x, y, seed=self.cfg.seed, x_val=x_val, y_val=y_val, over=params,
             epochs=epochs, on_epoch=on_epoch,
         )

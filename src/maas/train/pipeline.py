@@ -78,10 +78,10 @@ def train(
     learner = Learner(cfg, prep.task, n_classes)
     metric = (cfg.search.metric if cfg.search else None) or scoring.default_metric(prep.task)
     if learner.is_net:
-        from maas.train import torch_nets
+        from maas.train.families import net_backend
 
         # Builds (does not train) the net once so that a layer list that cannot fit the data fails now.
-        torch_nets.build(cfg.model, cfg.preprocessing.image, tuple(prep.x_train.shape[1:]),
+        net_backend(cfg.model.family).build(cfg.model, cfg.preprocessing.image, tuple(prep.x_train.shape[1:]),
                          int(n_classes or 1), None, None, cfg.seed)
 
     search_info: dict[str, Any] | None = None
@@ -193,6 +193,7 @@ def _final_fit(learner: Learner, prep: data.Prepared, params: dict[str, Any], em
 def _register(registry: Registry, name: str, cfg: TrainConfig, prep: data.Prepared, fitted: Fitted) -> ModelVersion:
     """The one call into `maas.formats`: converts to ONNX, checks parity on real test rows, publishes."""
     from maas import formats
+    from maas.train.image_files import version_steps
     from maas.train.learners import flat
 
     sample = prep.x_test[:16].astype(np.float32)
@@ -203,5 +204,5 @@ def _register(registry: Registry, name: str, cfg: TrainConfig, prep: data.Prepar
     return formats.register(
         registry, fitted.model, name=name, sample_input=sample,
         description=cfg.registration.description or f"{cfg.model.family} trained on {prep.dataset_name}",
-        tags=tags, aliases=tuple(cfg.registration.aliases), labels=prep.labels,
+        tags=tags, aliases=tuple(cfg.registration.aliases), labels=prep.labels, preprocess=version_steps(cfg),
     )
