@@ -65,6 +65,8 @@ def register(app: typer.Typer) -> None:
         calibration: Annotated[str | None, typer.Option(help="Static calibration data: .npy/.npz or a spec.")] = None,
         prune: Annotated[float | None, typer.Option(help="Target sparsity, e.g. 0.5.")] = None,
         structured: Annotated[bool, typer.Option(help="Structured channel pruning (needs a PyTorch source).")] = False,
+        fine_tune: Annotated[int, typer.Option(help="Epochs to fine-tune a structured prune (needs labels).")] = 0,
+        fine_tune_data: Annotated[str | None, typer.Option(help="Labelled data to fine-tune on (or --data).")] = None,
         distill: Annotated[str | None, typer.Option(help="Student spec: JSON, or a JSON/YAML file.")] = None,
         slim: Annotated[bool, typer.Option(help="Slim the graph with onnxslim.")] = False,
         data: Annotated[str | None, typer.Option(help="Labelled data for accuracy: sklearn:digits, x/y .npz.")] = None,
@@ -79,7 +81,8 @@ def register(app: typer.Typer) -> None:
             spec = Path(distill)
         bar, update = _bar()
         kwargs: dict[str, Any] = dict(
-            quantize=quantize, calibration=calibration, prune=prune, structured=structured, distill=spec,
+            quantize=quantize, calibration=calibration, prune=prune, structured=structured, fine_tune=fine_tune,
+            fine_tune_data=fine_tune_data, distill=spec,
             slim=slim, data=data, max_accuracy_drop=max_accuracy_drop, progress=update,
         )
         if bar is None:

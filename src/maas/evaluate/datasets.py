@@ -6,6 +6,9 @@ Built-ins are scikit-learn's embedded sets: `sklearn:NAME` with NAME in digits, 
 diabetes. A query string picks a held-out part: `sklearn:digits?split=test&test_size=0.25&seed=0`; `split` is
 `all` (default), `train` or `test`; the split is shuffled with `seed` (default 0) and stratified for the
 classification sets, so `train` and `test` of one seed never overlap and always cover every class.
+`sklearn:NAME:train` / `:test` is the older fixed 75/25 split (a seed-0 permutation, not stratified) that
+`maas optimize` used before it read data through here; it is kept so recorded lineage stays reproducible.
+Files: `.npz` (x, optional y), `.npy` (x only), `.csv`, or an image folder.
 """
 
 from __future__ import annotations
@@ -95,16 +98,39 @@ def load_dataset(spec: str, *, target: str | None = None) -> Dataset:
     suffix = path.suffix.lower()
     if suffix == ".npz":
         return _npz(path)
+    if suffix == ".npy":
+        return _npy(path)
     if suffix in (".csv", ".txt"):
         return _csv(path, target)
-    raise InvalidArgument(f"dataset {spec!r}: expected a .npz or .csv file, an image folder, or sklearn:NAME")
+    raise InvalidArgument(
+        f"dataset {spec!r}: expected a .npz or .csv file, a .npy array, an image folder, or sklearn:NAME"
+    )
 
 
 # --- built-ins ---------------------------------------------------------------------------------------------
+LEGACY_SPLIT_SEED = 0
+LEGACY_TEST_FRACTION = 0.25
+
+
+def legacy_split_indices(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) row indices of the fixed `sklearn:NAME:train` / `:test` split, both sorted."""
+    order = np.random.default_rng(LEGACY_SPLIT_SEED).permutation(n)
+    n_test = int(round(n * LEGACY_TEST_FRACTION))
+    return np.sort(order[n_test:]), np.sort(order[:n_test])
+
+
 def _builtin(spec: str) -> Dataset:
     name, _, query = spec[len("sklearn:"):].partition("?")
+    name, _, legacy = name.partition(":")
     if name not in BUILTINS:
         raise InvalidArgument(f"unknown built-in dataset {name!r}; choose one of {sorted(BUILTINS)}")
+    if legacy:
+        if legacy not in ("train", "test") or query:
+            raise InvalidArgument(
+                f"dataset {spec!r}: the fixed split is sklearn:{name}:train or :test, without options; "
+                f"for a seeded split use sklearn:{name}?split=test&seed=0"
+            )
+        return _legacy_split(spec, name, legacy)
     params = dict(parse_qsl(query, keep_blank_values=True))
     unknown = set(params) - {"split", "seed", "test_size"}
     if unknown:
@@ -136,6 +162,17 @@ def _builtin(spec: str) -> Dataset:
     return make_dataset(x, y, spec, task, class_names)
 
 
+def _legacy_split(spec: str, name: str, split: str) -> Dataset:
+    from sklearn import datasets as skd
+
+    bunch = getattr(skd, f"load_{name}")()
+    x, y = np.asarray(bunch.data, np.float32), np.asarray(bunch.target)
+    idx = legacy_split_indices(len(x))[0 if split == "train" else 1]
+    task = BUILTINS[name]
+    class_names = tuple(str(c) for c in bunch.target_names) if task == "classification" else ()
+    return make_dataset(x[idx], y[idx], spec, task, class_names)
+
+
 # --- files -------------------------------------------------------------------------------------------------
 def _npz(path: Path) -> Dataset:
     try:
@@ -150,9 +187,22 @@ def _npz(path: Path) -> Dataset:
         raise InvalidArgument(f"dataset {path}: not a readable .npz file ({exc})") from None
     if x.ndim == 0 or not np.issubdtype(x.dtype, np.number):
         raise InvalidArgument(f"dataset {path}: 'x' must be a numeric array of one row per sample")
+    if y is not None and y.ndim == 2 and y.shape[1] == 1:
+        y = y.reshape(-1)  # a column vector of labels
     if y is not None and y.ndim != 1:
         raise InvalidArgument(f"dataset {path}: 'y' must be one-dimensional, got shape {list(y.shape)}")
     return make_dataset(x, y, str(path))
+
+
+def _npy(path: Path) -> Dataset:
+    """Inputs only (no labels): enough for calibration data or for running a model."""
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise InvalidArgument(f"dataset {path}: not a readable .npy file ({exc})") from None
+    if x.ndim == 0 or not np.issubdtype(x.dtype, np.number):
+        raise InvalidArgument(f"dataset {path}: the array must be numeric with one row per sample")
+    return make_dataset(x, None, str(path))
 
 
 def _csv(path: Path, target: str | None) -> Dataset:

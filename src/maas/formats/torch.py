@@ -198,6 +198,8 @@ def convert(
     names = [f"input_{i}" if len(args) > 1 else "input" for i in range(len(args))]
     out = work / "torch.onnx"
     _export(torch, obj, args, names, out, exported)
+    if source_file is None and not isinstance(obj, torch.jit.ScriptModule):
+        source_file = _save_program(torch, obj, args, work / "source.pt2", notes)
 
     def reference(inputs: dict[str, np.ndarray]) -> list[Any]:
         with torch.no_grad():
@@ -215,6 +217,20 @@ def convert(
         atol=parity.ATOL,
         notes=notes,
     )
+
+
+def _save_program(torch: Any, obj: Any, args: tuple[Any, ...], path: Path, notes: list[str]) -> Path | None:
+    """A live module's graph and weights as a `.pt2` source, so structured pruning can rewrite it later;
+    best effort: a module torch.export cannot capture is still imported, without a source."""
+    try:
+        program = obj if isinstance(obj, torch.export.ExportedProgram) else torch.export.export(
+            obj, args, dynamic_shapes=tuple({0: torch.export.Dim("batch", min=1)} for _ in args)
+        )
+        torch.export.save(program, str(path))
+    except Exception as exc:  # torch.export raises many types for code it cannot capture
+        notes.append(f"no .pt2 source stored: torch.export failed ({type(exc).__name__})")
+        return None
+    return path
 
 
 def _static_batch(ep: Any) -> bool:

@@ -76,13 +76,13 @@ def handlers(registry: Registry) -> dict[str, Handler]:
     def run_optimize(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
         from maas.optimize import optimize
 
-        allowed = {"ref", "quantize", "calibration", "prune", "structured", "distill", "slim", "data",
-                   "max_accuracy_drop"}
+        allowed = {"ref", "quantize", "calibration", "prune", "structured", "fine_tune", "fine_tune_data",
+                   "distill", "slim", "data", "max_accuracy_drop"}
         unknown = sorted(set(params) - allowed)
         if unknown:
             raise InvalidArgument(f"unknown optimize params {unknown}; expected some of {sorted(allowed)}")
         options = {k: v for k, v in params.items() if k != "ref"}
-        for key in ("data", "calibration"):
+        for key in ("data", "calibration", "fine_tune_data"):
             if options.get(key) is not None:
                 options[key] = check_data_spec(options[key], settings)
         if isinstance(options.get("distill"), str):

@@ -1,9 +1,7 @@
-"""Data for optimization: load a data spec into arrays shaped for a model's input, and score accuracy.
+"""Data for optimization: a data spec read by `maas.evaluate.load_dataset`, shaped for a model's input.
 
-This is a stop-gap until `maas.evaluate` lands: `load_data` and `accuracy` are the only two functions the
-lead swaps for `maas.evaluate.load_dataset` / `maas.evaluate.evaluate` at merge.
-Specs: `sklearn:digits` (also `sklearn:digits:train` / `:test`, a fixed 75/25 split), `sklearn:iris`,
-`sklearn:wine`, `sklearn:breast_cancer`, a `.npz` file holding `x` and `y`, or a `.npy` file (x only).
+Reading (built-ins, `.npz`, `.npy`, CSV, the fixed `sklearn:NAME:train` / `:test` split) is evaluate's; what
+is optimize's own is fitting rows to the model input, including the 8x8 built-in digits to a 28x28 image.
 """
 
 from __future__ import annotations
@@ -15,11 +13,10 @@ from typing import Any
 import numpy as np
 
 from maas.errors import InvalidArgument
+from maas.evaluate.datasets import load_dataset
 from maas.types import Signature, TensorSpec, numpy_dtype
 
-_SKLEARN = {"digits", "iris", "wine", "breast_cancer"}
-SPLIT_SEED = 0
-TEST_FRACTION = 0.25
+_DIGITS = "sklearn:digits"
 
 
 @dataclass(frozen=True)
@@ -31,47 +28,20 @@ class Dataset:
     y: np.ndarray | None
 
 
-def split_indices(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The fixed train/test split used by `:train` / `:test` specs (same everywhere, so results compare)."""
-    order = np.random.default_rng(SPLIT_SEED).permutation(n)
-    n_test = int(round(n * TEST_FRACTION))
-    return np.sort(order[n_test:]), np.sort(order[:n_test])
-
-
-def _sklearn(name: str, split: str | None) -> tuple[np.ndarray, np.ndarray]:
-    import sklearn.datasets as ds
-
-    bunch = getattr(ds, f"load_{name}")()
-    # digits: 8x8 images in [0, 1]; the others are tables
-    x = (bunch.images / 16.0 if name == "digits" else bunch.data).astype(np.float32)
-    y = bunch.target.astype(np.int64)
-    if split is not None:
-        train, test = split_indices(len(x))
-        idx = {"train": train, "test": test}.get(split)
-        if idx is None:
-            raise InvalidArgument(f"unknown split {split!r} in data spec; use train or test")
-        x, y = x[idx], y[idx]
+def _read(spec: str, what: str) -> tuple[np.ndarray, np.ndarray | None]:
+    loaded = load_dataset(spec)
+    if loaded.is_images:
+        raise InvalidArgument(f"{what} {spec!r} is an image folder; optimize takes arrays (.npz, .npy) or sklearn:NAME")
+    y = loaded.y
+    if loaded.task_hint == "regression":
+        if what != "calibration data":
+            raise InvalidArgument(f"{what} {spec!r} has regression targets; optimize measures top-1 accuracy")
+        y = None
+    x = loaded.x
+    if spec.startswith(_DIGITS) and spec[len(_DIGITS):][:1] in ("", ":", "?"):
+        # the built-in digits are 8x8 pixels in 0..16; image models take [0, 1] (see maas.testing.digits)
+        x = x.reshape(len(x), 8, 8) / np.float32(16.0)
     return x, y
-
-
-def _read(spec: str) -> tuple[np.ndarray, np.ndarray | None]:
-    if spec.startswith("sklearn:"):
-        name, _, split = spec.removeprefix("sklearn:").partition(":")
-        if name not in _SKLEARN:
-            known = ", ".join(f"sklearn:{n}" for n in sorted(_SKLEARN))
-            raise InvalidArgument(f"unknown data set {spec!r}; known: {known}")
-        return _sklearn(name, split or None)
-    path = Path(spec)
-    if not path.is_file():
-        raise InvalidArgument(f"data {spec!r} is neither a known data set nor a file")
-    if path.suffix == ".npy":
-        return np.load(path, allow_pickle=False), None
-    if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            if "x" not in z:
-                raise InvalidArgument(f"{spec}: an .npz data file needs an array named 'x' (and 'y' for labels)")
-            return z["x"], z.get("y")
-    raise InvalidArgument(f"data file {spec!r}: expected .npz (x, y) or .npy")
 
 
 def _fit_image(x: np.ndarray, want: tuple[int, ...]) -> np.ndarray:
@@ -122,8 +92,8 @@ def load_data(data: str | np.ndarray | Dataset, signature: Signature, what: str 
     if isinstance(data, np.ndarray):
         spec, (x, y) = "<array>", (data, None)
     else:
-        spec, (x, y) = str(data), _read(str(data))
-    x = fit_to_input(np.asarray(x), signature.inputs[0], what, images=spec.startswith("sklearn:digits"))
+        spec, (x, y) = str(data), _read(str(data), what)
+    x = fit_to_input(np.asarray(x), signature.inputs[0], what, images=spec.startswith(_DIGITS))
     if y is not None:
         y = np.asarray(y).reshape(-1)
         if len(y) != len(x):
@@ -139,7 +109,7 @@ def predict(session: Any, x: np.ndarray, batch: int = 256) -> np.ndarray:
 
 
 def accuracy(model_path: str | Path, data: Dataset) -> float:
-    """Top-1 accuracy of an ONNX classifier on labelled data (swap for maas.evaluate at merge)."""
+    """Top-1 accuracy of an ONNX classifier on labelled data already shaped for its input."""
     if data.y is None:
         raise InvalidArgument(f"data {data.spec!r} has no labels; accuracy needs them")
     from maas.optimize.measure import session

@@ -23,16 +23,15 @@ def check_sparsity(sparsity: float) -> float:
     return float(sparsity)
 
 
-def prune(src: str | Path, dst: str | Path, sparsity: float, *, structured: bool = False) -> dict[str, Any]:
-    """Zero the `sparsity` fraction of smallest-magnitude weights in each weight tensor; write to `dst`."""
+def prune(src: str | Path, dst: str | Path, sparsity: float) -> dict[str, Any]:
+    """Zero the `sparsity` fraction of smallest-magnitude weights in each weight tensor; write to `dst`.
+
+    Structured (channel) pruning needs the PyTorch graph, not the ONNX one: see `maas.optimize.structured`.
+    """
     import onnx
     from onnx import numpy_helper
 
     sparsity = check_sparsity(sparsity)
-    if structured:
-        raise FailedPrecondition(
-            "structured pruning needs a PyTorch source; this version is ONNX only (use unstructured --prune)"
-        )
     model = onnx.load(str(src))
     inits = {init.name: init for init in model.graph.initializer}
     targets: set[str] = set()

@@ -55,6 +55,8 @@ def optimize(
     calibration: str | np.ndarray | None = None,
     prune: float | None = None,
     structured: bool = False,
+    fine_tune: int = 0,
+    fine_tune_data: str | np.ndarray | Dataset | None = None,
     distill: dict[str, Any] | str | Path | None = None,
     slim: bool = False,
     data: str | np.ndarray | Dataset | None = None,
@@ -62,9 +64,16 @@ def optimize(
     progress: Progress | None = None,
     timing: bool = True,
 ) -> OptimizeResult:
-    """Derive a new version of `ref` with one transform; `data` (labelled) adds accuracy to the report."""
+    """Derive a new version of `ref` with one transform; `data` (labelled) adds accuracy to the report.
+
+    Structured pruning may fine-tune for `fine_tune` epochs on `fine_tune_data` (default: `data`).
+    """
     report_progress: Progress = progress or (lambda stage, fraction: None)
     transform = _choose(quantize, prune, distill, slim)
+    if (fine_tune or fine_tune_data is not None) and not (transform == "prune" and structured):
+        raise InvalidArgument("fine-tuning applies to structured pruning only (--prune S --structured)")
+    if not isinstance(fine_tune, int) or fine_tune < 0:
+        raise InvalidArgument(f"fine-tune epochs must be a whole number >= 0, got {fine_tune!r}")
     parent = registry.get(ref)
     if parent.signature is None or not parent.signature.inputs:
         raise FailedPrecondition(f"{parent.ref} has no signature; optimization needs its input shape")
@@ -77,6 +86,7 @@ def optimize(
     params: dict[str, Any]
     with tempfile.TemporaryDirectory(prefix="maas-optimize-") as tmp:
         dst = Path(tmp) / "model.onnx"
+        files: dict[str, Path] = {"model.onnx": dst}
         report_progress(transform, 0.1)
         source_format = parent.source_format
         if transform == "quantize":
@@ -90,11 +100,35 @@ def optimize(
                 calib = load_data(calibration, signature, what="calibration data").x
                 params["calibration"] = calibration if isinstance(calibration, str) else "<array>"
             details = run_quantize(src, dst, str(quantize), calibration=calib)
+        elif transform == "prune" and structured:
+            from maas.optimize.prune import check_sparsity
+            from maas.optimize.structured import SOURCE_ROLE, prune_structured, source_path
+
+            sparsity = check_sparsity(prune)  # type: ignore[arg-type]
+            source = source_path(registry, parent)
+            tune = None
+            if fine_tune:
+                tune_spec = fine_tune_data if fine_tune_data is not None else data
+                if tune_spec is None:
+                    raise InvalidArgument("fine-tuning needs labelled data: --fine-tune-data, or --data")
+                tune = dataset if tune_spec is data and dataset is not None else load_data(tune_spec, signature)
+            params = {"sparsity": sparsity, "structured": True, "fine_tune_epochs": fine_tune}
+            if tune is not None:
+                params["fine_tune_data"] = tune.spec
+            report_progress("pruning channels", 0.2)
+            details = prune_structured(
+                source, dst, sparsity, signature=signature, sample=sample, train=tune, epochs=fine_tune,
+                limit=registry.settings.max_upload_bytes,
+            )
+            if tune is not None and dataset is not None and tune.spec == dataset.spec:
+                details["fine_tune"]["note"] = "fine-tuned on the data the accuracy is measured on"
+            if (Path(tmp) / SOURCE_ROLE).is_file():
+                files[SOURCE_ROLE] = Path(tmp) / SOURCE_ROLE
         elif transform == "prune":
             from maas.optimize.prune import prune as run_prune
 
-            params = {"sparsity": prune, "structured": structured}
-            details = run_prune(src, dst, float(prune), structured=structured)  # type: ignore[arg-type]
+            params = {"sparsity": prune, "structured": False}
+            details = run_prune(src, dst, float(prune))  # type: ignore[arg-type]
         elif transform == "distill":
             from maas.optimize.distill import distill as run_distill
             from maas.optimize.distill import parse_spec
@@ -132,7 +166,7 @@ def optimize(
         if "accuracy" in after:
             metrics["accuracy"] = after["accuracy"]
         version = registry.publish(
-            parent.model, {"model.onnx": dst},
+            parent.model, files,
             description=f"{transform} of {parent.ref}", tags=dict(parent.tags), signature=signature,
             source_format=source_format, config=dict(parent.config), metrics=metrics,
             lineage=Lineage(parent=parent.version, transform=transform, params=params),

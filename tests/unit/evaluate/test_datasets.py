@@ -161,3 +161,16 @@ def test_bad_image_folders(tmp_path: Path) -> None:
     d = load_dataset(str(tmp_path))
     with pytest.raises(InvalidArgument, match="cannot decode image 0"):
         decode_images(d.x)
+
+
+def test_fixed_split_and_npy(tmp_path: Path) -> None:
+    """The older `sklearn:NAME:train|test` split (kept for recorded lineage) and inputs-only .npy files."""
+    train, test = load_dataset("sklearn:digits:train"), load_dataset("sklearn:digits:test")
+    assert len(train) == 1348 and len(test) == 449 and test.name == "sklearn:digits:test"
+    assert load_dataset("sklearn:digits:test").fingerprint == test.fingerprint
+    for bad in ("sklearn:digits:val", "sklearn:digits:test?seed=1"):
+        with pytest.raises(InvalidArgument, match="fixed split"):
+            load_dataset(bad)
+    np.save(tmp_path / "x.npy", np.ones((4, 3), np.float32))
+    only_x = load_dataset(str(tmp_path / "x.npy"))
+    assert only_x.x.shape == (4, 3) and only_x.y is None

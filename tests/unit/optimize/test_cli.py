@@ -59,6 +59,7 @@ def test_distill_spec_from_a_file_and_errors_are_one_line(app: typer.Typer, reg:
         (["--quantize", "static", "--calibration", "sklearn:iris"], 2, "expects ['N', 1, 28, 28]"),
         (["--prune", "0.97", "--data", TEST_DATA, "--max-accuracy-drop", "0.01"], 5, "missed by"),
         (["--prune", "0.5", "--structured"], 5, "structured pruning needs a PyTorch source"),
+        (["--prune", "0.5", "--fine-tune", "1"], 2, "fine-tuning applies to structured pruning only"),
     ]
     for args, code, message in cases:
         result = runner.invoke(app, ["optimize", "digits:1", *args])
