@@ -1,8 +1,8 @@
 """int8 vs fp32 on a ResNet-18-shaped network (random weights) on this CPU: is quantization worth it here?
 
 Run: python bench/optimize_resnet.py [--size 224] [--runs 20]
-Builds ResNet-18 in plain PyTorch (torchvision is not available), exports it, quantizes it statically (QDQ,
-per-channel, calibrated on random images) and dynamically, and measures latency p50 at batch 1 and
+Builds bench/models.py's ResNet-18 (plain PyTorch; torchvision is not available), exports it, quantizes
+it statically (QDQ, per-channel, calibrated on random images) and dynamically, and measures latency p50 at batch 1 and
 throughput at batch 32 in one process. Random weights do not change the arithmetic cost, only accuracy.
 """
 
@@ -14,35 +14,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-
-def resnet18(classes: int = 1000):  # noqa: ANN201 - torch is imported lazily
-    import torch.nn as nn
-
-    class Block(nn.Module):
-        def __init__(self, cin: int, cout: int, stride: int) -> None:
-            super().__init__()
-            self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-            self.bn1 = nn.BatchNorm2d(cout)
-            self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-            self.bn2 = nn.BatchNorm2d(cout)
-            self.relu = nn.ReLU()
-            self.down = (
-                nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-                if stride != 1 or cin != cout else nn.Identity()
-            )
-
-        def forward(self, x):  # noqa: ANN001, ANN202
-            out = self.relu(self.bn1(self.conv1(x)))
-            return self.relu(self.bn2(self.conv2(out)) + self.down(x))
-
-    layers = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1)]
-    cin = 64
-    for cout, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
-        layers += [Block(cin, cout, stride), Block(cout, cout, 1)]
-        cin = cout
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, classes)]
-    return nn.Sequential(*layers).eval()
+from models import ResNet18  # bench/models.py: the same network the serving benchmark uses
 
 
 def timed(path: Path, x1: np.ndarray, x32: np.ndarray, runs: int) -> tuple[float, float]:
@@ -79,7 +51,8 @@ def main() -> None:
     x1 = rng.random((1, 3, args.size, args.size), dtype=np.float32)
     x32 = rng.random((32, 3, args.size, args.size), dtype=np.float32)
     with tempfile.TemporaryDirectory() as tmp:
-        fp32 = export_onnx(resnet18(), torch.zeros(1, 3, args.size, args.size), Path(tmp) / "fp32.onnx", "x", "y")
+        example = torch.zeros(1, 3, args.size, args.size)
+        fp32 = export_onnx(ResNet18().eval(), example, Path(tmp) / "fp32.onnx", "x", "y")
         variants = {"fp32": fp32}
         quantize(fp32, Path(tmp) / "static.onnx", "static", calibration=x32[:16])
         variants["int8 static QDQ"] = Path(tmp) / "static.onnx"
