@@ -261,3 +261,13 @@ def load(path: str | os.PathLike[str]) -> TrainConfig:
         if isinstance(src, str) and ":" not in src.split("/")[0] and not Path(src).is_absolute():
             raw = {**raw, "data": {**raw["data"], "source": str((p.parent / src).resolve())}}
     return parse(raw)
+
+
+def dense_units(layer: Layer, index: int, last_dense: int, n_out: int) -> int:
+    """A dense layer's width: as given, or the data's output count for the last one (which must match it)."""
+    units = layer.units or (n_out if index == last_dense else None)
+    if units is None:
+        raise InvalidArgument(f"model.layers.{index}: dense needs units")
+    if index == last_dense and units != n_out:
+        raise InvalidArgument(f"model.layers.{index}.units: the data has {n_out} outputs, not {units}")
+    return units

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from maas.errors import InvalidArgument
-from maas.train.config import ImagePrep, ModelSpec
+from maas.train.config import ImagePrep, ModelSpec, dense_units
 from maas.train.torch_nets import SEED_CNN, SEED_MLP, FitResult
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
@@ -107,11 +107,7 @@ def build(
             if spatial:
                 modules.append(L.Flatten())
                 spatial = False
-            units = layer.units or (n_out if i == last_dense else None)
-            if units is None:
-                raise InvalidArgument(f"model.layers.{i}: dense needs units")
-            if i == last_dense and units != n_out:
-                raise InvalidArgument(f"model.layers.{i}.units: the data has {n_out} outputs, not {units}")
+            units = dense_units(layer, i, last_dense, n_out)
             modules.append(L.Dense(units, activation=act))
             continue
         if act != "linear":

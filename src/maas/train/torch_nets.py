@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from maas.errors import InvalidArgument
-from maas.train.config import ImagePrep, Layer, ModelSpec
+from maas.train.config import ImagePrep, Layer, ModelSpec, dense_units
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 SEED_CNN = [
@@ -74,11 +74,7 @@ def build(
             if spatial:
                 modules.append(nn.Flatten())
                 spatial = False
-            units = layer.units or (n_out if i == last_dense else None)
-            if units is None:
-                raise InvalidArgument(f"model.layers.{i}: dense needs units")
-            if i == last_dense and units != n_out:
-                raise InvalidArgument(f"model.layers.{i}.units: the data has {n_out} outputs, not {units}")
+            units = dense_units(layer, i, last_dense, n_out)
             modules.append(nn.LazyLinear(units))
         if layer.activation not in ("linear", "softmax"):
             modules.append(_activation(nn, layer.activation))
