@@ -62,3 +62,32 @@ def test_other_routes_echo_the_request_id(http):
     resp = http.get("/v2/health/ready", headers={"X-Request-ID": "probe-7"})
     assert resp.status_code == 200 and resp.headers["x-request-id"] == "probe-7"
     assert http.get("/v2/models/linear").headers["x-request-id"]
+
+
+def test_grpc_inference_gets_a_request_id_and_one_log_line(server, caplog):
+    import grpc
+    import numpy as np
+
+    from maas.protocol.grpc_gen import inference_pb2 as pb
+
+    caplog.set_level(logging.INFO, logger="maas.access")
+    x = np.array([[1, 2, 3, 4]], dtype=np.float32)
+    req = pb.ModelInferRequest(model_name="linear", inputs=[
+        pb.ModelInferRequest.InferInputTensor(name="x", datatype="FP32", shape=[1, 4])
+    ], raw_input_contents=[x.tobytes()])
+    with grpc.insecure_channel(server.grpc) as channel:
+        infer = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer",
+                                    request_serializer=pb.ModelInferRequest.SerializeToString,
+                                    response_deserializer=pb.ModelInferResponse.FromString)
+        _, call = infer.with_call(req, metadata=(("x-request-id", "grpc-7"),))
+        assert ("x-request-id", "grpc-7") in tuple(call.trailing_metadata())
+        with pytest.raises(grpc.RpcError) as info:
+            ghost = pb.ModelInferRequest()
+            ghost.CopyFrom(req)
+            ghost.model_name = "ghost"
+            infer(ghost, metadata=(("x-request-id", "grpc-8"),))
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    [ok] = access_lines(caplog, "grpc-7")
+    assert "protocol=grpc" in ok.getMessage() and "version=1" in ok.getMessage() and "outcome=ok" in ok.getMessage()
+    [missing] = access_lines(caplog, "grpc-8")
+    assert "outcome=not_found" in missing.getMessage() and "status=NOT_FOUND" in missing.getMessage()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,6 +21,7 @@ from maas.errors import InvalidArgument, MaasError
 from maas.protocol import grpc_codec
 from maas.protocol.grpc_gen import inference_pb2 as pb
 from maas.server.grpc_errors import status_of
+from maas.server.infer_route import access_log, request_id
 from maas.serving.inference import DataPlane
 
 log = logging.getLogger(__name__)
@@ -58,8 +60,9 @@ class InferenceServicer:
             outputs=[tm(name=t.name, datatype=t.datatype, shape=list(t.shape)) for t in md.outputs],
         )
 
-    async def ModelInfer(self, req: pb.ModelInferRequest) -> pb.ModelInferResponse:
+    async def ModelInfer(self, req: pb.ModelInferRequest, request_id: str = "") -> pb.ModelInferResponse:
         request = grpc_codec.decode_request(req)
+        request.request_id = request_id or request.request_id
         response = await self.dp.infer(request)
         return grpc_codec.encode_response(response, request)
 
@@ -102,24 +105,47 @@ _METHODS: dict[str, type[Any]] = {
 }
 
 
-def _handler(method: Callable[[Any], Awaitable[Any]], message: type[Any]) -> grpc.RpcMethodHandler:
+def _handler(method: Callable[..., Awaitable[Any]], message: type[Any]) -> grpc.RpcMethodHandler:
+    infer = message is pb.ModelInferRequest
+
     async def handle(data: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        started = time.perf_counter()
+        rid, request, outcome = "", None, "ok"
+        if infer:  # like REST: the client's x-request-id (else a fresh one), echoed and logged once
+            rid = request_id([(k.encode(), v.encode() if isinstance(v, str) else bytes(v))
+                              for k, v in context.invocation_metadata() or ()])
+            context.set_trailing_metadata((("x-request-id", rid),))  # sent with the status: no extra message
         try:
             try:
                 request = message.FromString(data)
             except DecodeError as e:
                 raise InvalidArgument(f"request is not a valid {message.DESCRIPTOR.name}: {e}") from None
-            response = await method(request)
+            response = await (method(request, rid) if infer else method(request))
         except MaasError as e:
+            outcome = e.code.value.lower()
             if status_of(e) == grpc.StatusCode.INTERNAL:
                 log.error("%s: %s", e.code, e.message)
+            _log_access(infer, rid, request, outcome, status_of(e), started)
             await context.abort(status_of(e), e.message)
         except Exception:
             log.exception("unhandled error in %s", message.DESCRIPTOR.name)
+            _log_access(infer, rid, request, "internal", grpc.StatusCode.INTERNAL, started)
             await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+        _log_access(infer, rid, response, outcome, grpc.StatusCode.OK, started)  # the version actually served
         return response.SerializeToString()  # type: ignore[no-any-return]
 
     return grpc.unary_unary_rpc_method_handler(handle)
+
+
+def _log_access(infer: bool, rid: str, message: Any, outcome: str, code: grpc.StatusCode, started: float) -> None:
+    """One INFO line per inference on `maas.access`; `message` is the request, or the response once served."""
+    if infer and access_log.isEnabledFor(logging.INFO):
+        model = message.model_name if message is not None else "-"
+        version = (message.model_version if message is not None else "") or "-"
+        access_log.info(
+            "request_id=%s protocol=grpc model=%s version=%s outcome=%s status=%s latency_ms=%.3f",
+            rid, model or "-", version, outcome, code.name, (time.perf_counter() - started) * 1e3,
+        )
 
 
 def generic_handler(dataplane: DataPlane) -> grpc.GenericRpcHandler:
