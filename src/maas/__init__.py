@@ -4,6 +4,7 @@ Triton-compatible inference server.
     import maas
     reg = maas.Registry.open()                      # in-process, $MAAS_HOME (default ~/.maas)
     v = maas.register(model, name="digits", sample_input=x)   # torch / keras / sklearn / onnx objects
+    result = maas.train("examples/breast_cancer/train.yaml")  # search, refit, test, register
     client = maas.Client("http://127.0.0.1:8000")   # the same verbs over HTTP
 """
 
@@ -32,6 +33,10 @@ def __getattr__(name: str) -> Any:
         from maas import client
 
         return getattr(client, name)
+    if name == "train":  # a callable package: maas.train(config) trains and registers (maas.train.train)
+        import importlib
+
+        return importlib.import_module("maas.train")
     raise AttributeError(f"module 'maas' has no attribute {name!r}")
 
 
@@ -56,5 +61,5 @@ def import_file(path: str | os.PathLike[str], *, name: str, registry: Registry |
 
 __all__ = [
     "AsyncClient", "Client", "MaasError", "ModelRef", "Registry", "Signature", "TensorSpec", "__version__",
-    "import_file", "register",
+    "import_file", "register", "train",
 ]

@@ -57,12 +57,15 @@ def _as_config(config: TrainConfig | dict[str, Any] | str | os.PathLike[str]) ->
 
 
 def train(
-    config: TrainConfig | dict[str, Any] | str | os.PathLike[str], *, registry: Registry,
+    config: TrainConfig | dict[str, Any] | str | os.PathLike[str], *, registry: Registry | None = None,
     name: str | None = None, progress: Progress | None = None,
 ) -> TrainResult:
-    """Train, test and register one model as the config says; the same config and seed give the same metrics."""
+    """Train, test and register one model as the config says (in `registry`, default the one of
+    $MAAS_HOME); the same config and seed give the same metrics."""
     from maas.types import check_name
 
+    if registry is None:
+        registry = Registry.open()
     started = time.perf_counter()
     cfg = _as_config(config)
     model_name = name or cfg.name

@@ -68,3 +68,15 @@ def test_search_beats_or_equals_defaults(reg: Any) -> None:
     result = train(cfg, registry=reg, name="wine")
     assert result.search is not None
     assert result.search["best_score"] >= result.search["default_score"] + 0.1
+
+
+def test_sdk_verb_trains_into_the_default_registry(home: Any) -> None:
+    import maas
+    from maas.registry import Registry
+
+    config = {**CONFIG, "search": None, "register": {}}
+    result = maas.train(config, name="iris-sdk")  # the registry of $MAAS_HOME (the `home` fixture)
+    assert result.version.ref == "iris-sdk:1"
+    with Registry.open(home) as reg:
+        assert reg.get("iris-sdk").metrics["test"] == result.test_metrics
+    assert maas.train.train is train
