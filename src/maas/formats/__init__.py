@@ -8,13 +8,13 @@ imported lazily: the serving core imports this package without torch, Keras or s
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from maas.errors import InvalidArgument
 from maas.formats import archive, detect, options, safety
+from maas.formats.atomic import write_atomically
 from maas.formats.pipeline import Converted, converting, verify_and_publish, workdir
 from maas.registry import MODEL_ROLE, ModelVersion, Registry
 
@@ -201,14 +201,5 @@ def export(registry: Registry, ref: str, format: str, out_path: str | os.PathLik
     out = Path(out_path)
     if out.is_dir():
         out = out / f"{version.model}-{version.version}.onnx"
-    fd, tmp = tempfile.mkstemp(prefix=".maas-export-", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(out, data)
     return out

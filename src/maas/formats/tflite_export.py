@@ -16,6 +16,7 @@ from pathlib import Path
 
 from maas.errors import FailedPrecondition, InvalidArgument
 from maas.formats import onnx_file, parity, tf_runtime
+from maas.formats.atomic import write_atomically
 from maas.registry import MODEL_ROLE, Registry
 
 KERAS_ROLES = ("source.keras", "source.h5", "source.hdf5")
@@ -70,14 +71,5 @@ def export(registry: Registry, ref: str, out_path: Path) -> Path:
         if not report["passed"]:
             raise InvalidArgument("TFLite export: " + parity.describe_failure(report).split("; pass")[0])
 
-        fd, part = tempfile.mkstemp(prefix=".maas-export-", dir=out.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(part, out)
-        except BaseException:
-            Path(part).unlink(missing_ok=True)
-            raise
+        write_atomically(out, data)
     return out

@@ -1,25 +1,46 @@
-"""Reads a request body as a stream with a hard size cap, so an oversized body is refused, never buffered."""
+"""Reads a request body as a stream with a hard size cap, so an oversized body is refused, never buffered.
+
+One reader for both the FastAPI routes (`read_body`) and the raw ASGI infer route (`read_asgi_body`).
+"""
 
 from __future__ import annotations
 
 from starlette.requests import Request
+from starlette.types import Receive
 
 from maas.errors import InvalidArgument, PayloadTooLarge
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+class ClientGone(Exception):
+    """The client disconnected before its body arrived; nothing is sent back."""
+
+
+async def read_asgi_body(receive: Receive, content_length: bytes | None, limit: int) -> bytes:
     """The whole body, or PayloadTooLarge (413) as soon as it is known to exceed `limit` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
+    if content_length is not None:
+        if not content_length.isdigit():
             raise InvalidArgument("Content-Length must be a non-negative integer")
-        if int(declared) > limit:
-            raise PayloadTooLarge(f"request body of {declared} bytes exceeds the limit of {limit} bytes")
+        if int(content_length) > limit:
+            raise PayloadTooLarge(
+                f"request body of {content_length.decode()} bytes exceeds the limit of {limit} bytes"
+            )
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone()
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    return await read_asgi_body(request.receive, declared.encode() if declared is not None else None, limit)

@@ -19,9 +19,10 @@ import time
 
 from starlette.types import Receive, Scope, Send
 
-from maas.errors import InvalidArgument, MaasError, PayloadTooLarge
+from maas.errors import MaasError
 from maas.protocol import rest_codec
 from maas.server.auth import OPEN_PATHS, key_matches
+from maas.server.body import ClientGone, read_asgi_body
 from maas.server.errors import status_of
 from maas.serving.inference import DataPlane
 
@@ -38,10 +39,6 @@ _ID_PREFIX = os.urandom(6).hex()
 _ID_COUNTER = itertools.count(1)
 
 
-class ClientGone(Exception):
-    """The client disconnected before its body arrived; nothing is sent back."""
-
-
 def request_id(headers: list[tuple[bytes, bytes]]) -> str:
     """The client's X-Request-ID when it is short printable ASCII, else a fresh one."""
     for key, value in headers:
@@ -50,32 +47,6 @@ def request_id(headers: list[tuple[bytes, bytes]]) -> str:
                 return value.decode("ascii")
             break
     return f"{_ID_PREFIX}-{next(_ID_COUNTER):x}"
-
-
-async def read_body(receive: Receive, content_length: bytes | None, limit: int) -> bytes:
-    """The whole body, or PayloadTooLarge as soon as it is known to exceed `limit` (never buffered past it)."""
-    if content_length is not None:
-        if not content_length.isdigit():
-            raise InvalidArgument("Content-Length must be a non-negative integer")
-        if int(content_length) > limit:
-            raise PayloadTooLarge(
-                f"request body of {content_length.decode()} bytes exceeds the limit of {limit} bytes"
-            )
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone()
-        chunk = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 class InferEndpoint:
@@ -112,7 +83,7 @@ class InferEndpoint:
                 extra.append((b"www-authenticate", b"Bearer"))
                 outcome = "unauthenticated"
             else:
-                body = await read_body(receive, content_length, self.limit)
+                body = await read_asgi_body(receive, content_length, self.limit)
                 content, binary_len, served_version = await self._infer(body, name, version, header_len, rid)
                 status = 200
                 if binary_len is not None:
