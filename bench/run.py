@@ -28,6 +28,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "src"))
 
+import floor_servers  # noqa: E402
 import grpc_load  # noqa: E402
 import models  # noqa: E402
 
@@ -174,8 +175,9 @@ def bodies(x: np.ndarray) -> dict[str, tuple[bytes, int | None]]:
             "grpc": (msg.SerializeToString(), None)}
 
 
-def check_answers(model: str, http_port: int, grpc_port: int, bodies_: dict[str, tuple[bytes, int | None]]) -> None:
-    """One request per protocol, checked, so a cell never measures a stream of errors."""
+def check_answers(model: str, http_port: int, grpc_port: int, bodies_: dict[str, tuple[bytes, int | None]]) -> int:
+    """One request per protocol, checked, so a cell never measures a stream of errors; returns the size of the
+    gRPC answer (for h2load's count of good answers)."""
     import grpc
     import httpx
 
@@ -193,6 +195,23 @@ def check_answers(model: str, http_port: int, grpc_port: int, bodies_: dict[str,
         resp = pb.ModelInferResponse.FromString(raw)
         if not resp.raw_output_contents:
             raise RuntimeError(f"{model} grpc: no outputs")
+        return len(raw)
+
+
+def measure_h2load(model: str, body: bytes, answer_bytes: int, port: int, levels: list[int], seconds: float,
+                   work: Path) -> list[dict]:
+    path = work / f"{model}-grpc.frame"
+    path.write_bytes(grpc_frame(body))
+    url = f"http://127.0.0.1:{port}{grpc_load.METHOD}"
+    run_h2load(url, path, answer_bytes, max(levels), 2)  # warm-up
+    rows = []
+    for c in levels:
+        r = run_h2load(url, path, answer_bytes, c, seconds)
+        r.update(model=model, protocol="grpc (h2load)", concurrency=c)
+        rows.append(r)
+        print(f"  {model:9} grpc/h2load c={c:<3} {r['rps']:9,.0f} req/s  mean {r['mean_ms']:7.2f} ms  "
+              f"errors {r['errors']}", flush=True)
+    return rows
 
 
 def run_wrk(url: str, body_path: Path, header_len: int | None, concurrency: int, seconds: float) -> dict:
@@ -208,6 +227,36 @@ def run_wrk(url: str, body_path: Path, header_len: int | None, concurrency: int,
             "p50_ms": r["p50_us"] / 1e3, "p99_ms": r["p99_us"] / 1e3}
 
 
+def run_h2load(url: str, body_path: Path, answer_bytes: int, concurrency: int, seconds: float) -> dict:
+    """gRPC driven by nghttp2's h2load (C): the server's capacity without a Python client on the same cores.
+    h2load counts HTTP statuses, and a gRPC error is HTTP 200 too, so good answers are counted from the DATA
+    bytes received (`answer_bytes` framed, each); it reports mean latency, not percentiles."""
+    conns = 1 if concurrency < 8 else 2  # as grpc_load.py: one channel per client process
+    cmd = ["h2load", "-D", str(max(1, round(seconds))), "-c", str(conns), "-m", str(max(1, concurrency // conns)),
+           "-t", "1", "-H", "content-type: application/grpc", "-H", "te: trailers", "-d", str(body_path), url]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    import re
+
+    done = re.search(r"finished in ([\d.]+)s, ([\d.]+) req/s", out)
+    counts = re.search(r"(\d+) succeeded, (\d+) failed, (\d+) errored", out)
+    mean = re.search(r"time for request:\s+\S+\s+\S+\s+(\S+)", out)
+    data = re.search(r"\((\d+)\) data", out)
+    if not (done and counts and mean and data):
+        raise RuntimeError(f"cannot read h2load's output:\n{out}")
+    value = mean.group(1)
+    mean_ms = float(value[:-2]) / 1e3 if value.endswith("us") else float(value[:-2]) if value.endswith("ms") \
+        else float(value[:-1]) * 1e3
+    finished = int(counts.group(1))
+    answered = int(data.group(1)) // (answer_bytes + 5)
+    return {"requests": answered, "errors": finished - answered + int(counts.group(2)) + int(counts.group(3)),
+            "rps": float(done.group(2)) * answered / max(finished, 1), "mean_ms": mean_ms}
+
+
+def grpc_frame(message: bytes) -> bytes:
+    """A gRPC message on the wire: uncompressed flag + big-endian length + bytes."""
+    return b"\x00" + len(message).to_bytes(4, "big") + message
+
+
 def measure(model: str, proto: str, body: bytes, header_len: int | None, http_port: int, grpc_port: int,
             concurrency: int, seconds: float, work: Path) -> dict:
     if proto == "grpc":
@@ -215,7 +264,48 @@ def measure(model: str, proto: str, body: bytes, header_len: int | None, http_po
         return grpc_load.run(f"127.0.0.1:{grpc_port}", msg_body, concurrency, seconds)
     path = work / f"{model}-{proto}.body"
     path.write_bytes(body)
-    return run_wrk(f"http://127.0.0.1:{http_port}/v2/models/{model}/infer", path, header_len, concurrency, seconds)
+    url = f"http://127.0.0.1:{http_port}/v2/models/{model}/infer"
+    return run_wrk(url, path, header_len, concurrency, seconds)
+
+
+def measure_floors(b: dict[str, tuple[bytes, int | None]], levels: list[int], seconds: float, work: Path) -> list[dict]:
+    """The same load generators against servers that do no work (floor_servers.py), on the tiny CNN's bodies."""
+    import grpc
+
+    rows: list[dict] = []
+    for kind, protos in (("http", ("rest-json", "rest-binary")), ("grpc", ("grpc",))):
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, str(HERE / "floor_servers.py"), kind, str(port)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if kind == "http":
+                        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    else:
+                        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+                            grpc.channel_ready_future(ch).result(timeout=1)
+                    break
+                except (OSError, grpc.FutureTimeoutError):
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise RuntimeError(f"the {kind} floor server did not start") from None
+                    time.sleep(0.2)
+            for proto in protos:
+                body, hlen = b[proto]
+                measure("floor", proto, body, hlen, port, port, max(levels), 2, work)  # warm-up
+                for c in sorted({min(levels), max(levels)}):
+                    r = measure("floor", proto, body, hlen, port, port, c, seconds, work)
+                    r.update(model="floor", protocol=proto, concurrency=c)
+                    rows.append(r)
+                    print(f"  floor     {proto:11} c={c:<3} {r['rps']:9,.0f} req/s  p50 {r['p50_ms']:8.2f} ms",
+                          flush=True)
+            if kind == "grpc" and shutil.which("h2load"):
+                rows += measure_h2load("floor", b["grpc"][0], len(floor_servers.ANSWER), port,
+                                       sorted({min(levels), max(levels)}), seconds, work)
+        finally:
+            stop_server(proc)
+    return rows
 
 
 # --- report -------------------------------------------------------------------------------------------------
@@ -241,7 +331,7 @@ def busy_processes() -> list[str]:
 
 
 def render(results: list[dict], raw: dict[str, dict], args: argparse.Namespace, load_before: tuple, load_after: tuple,
-           busy: list[str]) -> str:
+           busy: list[str], floors: list[dict], h2rows: list[dict]) -> str:
     lines = ["# maas serving benchmark", "",
              f"- Machine: {machine()}",
              f"- Load average before / after the run: {load_before[0]:.2f} / {load_after[0]:.2f} (1 min)",
@@ -265,6 +355,25 @@ def render(results: list[dict], raw: dict[str, dict], args: argparse.Namespace, 
             f"{r['p50_ms'] / rb['p50_ms_batch1']:.1f}x |")
     lines += ["", "Server model configs: " + "; ".join(f"`{k}`: `{json.dumps(v)}`" for k, v in SERVER_CONFIG.items()
                                                       if k in raw), ""]
+    if h2rows:
+        lines += ["## gRPC driven by h2load (C, HTTP/2), for comparison", "",
+                  "The Python gRPC client processes above share the two cores with the server; nghttp2's h2load "
+                  "costs far less per call. h2load reports mean latency, not percentiles.", "",
+                  "| model | concurrency | req/s | mean (ms) | errors | req/s ÷ raw best |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        lines += [f"| {r['model']} | {r['concurrency']} | {r['rps']:,.0f} | {r['mean_ms']:.2f} | {r['errors']} | "
+                  f"{r['rps'] / raw[r['model']]['best']['rows_per_s']:.0%} |" for r in h2rows]
+        lines.append("")
+    if floors:
+        lines += ["## Transport floors: servers that do no work, same load generators", "",
+                  "uvicorn + uvloop + httptools reading the tiny CNN's body and answering 56 bytes; grpc.aio on uvloop "
+                  "answering ModelInfer with fixed bytes (`bench/floor_servers.py`). No server on these stacks can "
+                  "beat these figures here.", "",
+                  "| protocol | concurrency | req/s | p50 (ms) | p99 (ms) |", "|---|---:|---:|---:|---:|"]
+        lines += [f"| {r['protocol']} | {r['concurrency']} | {r['rps']:,.0f} | "
+                  + (f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} |" if "p50_ms" in r else f"mean {r['mean_ms']:.2f} | |")
+                  for r in floors]
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -277,6 +386,7 @@ def main() -> int:
     ap.add_argument("--concurrency", default="1,8,32")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "latest.md")
     ap.add_argument("--keep-home", action="store_true", help="keep the temporary MAAS_HOME and server log")
+    ap.add_argument("--no-floors", action="store_true", help="skip the transport floors (servers doing no work)")
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         print("bench needs wrk (the HTTP load generator): apt-get install -y wrk", file=sys.stderr)
@@ -298,6 +408,9 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="maas-bench-"))
     results: list[dict] = []
+    floors: list[dict] = []
+    h2rows: list[dict] = []  # gRPC again, driven by h2load (C) when it is installed
+    cnn_bodies = None
     try:
         register(work / "home", built)
         proc, http_port, grpc_port = start_server(work / "home", work / "server.log")
@@ -311,7 +424,9 @@ def main() -> int:
                 msg = pb.ModelInferRequest.FromString(b["grpc"][0])
                 msg.model_name = name
                 b["grpc"] = (msg.SerializeToString(), None)
-                check_answers(name, http_port, grpc_port, b)
+                if name == "cnn":
+                    cnn_bodies = b
+                answer_bytes = check_answers(name, http_port, grpc_port, b)
                 for proto in protocols:
                     body, hlen = b[proto]
                     measure(name, proto, body, hlen, http_port, grpc_port, max(levels), 2, work)  # warm-up
@@ -321,17 +436,23 @@ def main() -> int:
                         results.append(r)
                         print(f"  {name:9} {proto:11} c={c:<3} {r['rps']:9,.0f} req/s  p50 {r['p50_ms']:8.2f} ms  "
                               f"p99 {r['p99_ms']:8.2f} ms  errors {r['errors']}", flush=True)
+                if "grpc" in protocols and shutil.which("h2load"):
+                    h2rows += measure_h2load(name, b["grpc"][0], answer_bytes, grpc_port, levels, args.duration, work)
         finally:
             stop_server(proc)
+        if cnn_bodies is not None and not args.no_floors:
+            print("transport floors ...", flush=True)
+            floors = measure_floors(cnn_bodies, levels, args.duration, work)
     finally:
         if args.keep_home:
             print(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    report = render(results, raw, args, load_before, os.getloadavg(), busy)
+    report = render(results, raw, args, load_before, os.getloadavg(), busy, floors, h2rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report)
-    (args.out.with_suffix(".json")).write_text(json.dumps({"raw": raw, "results": results}, indent=1))
+    everything = {"raw": raw, "results": results, "h2load": h2rows, "floors": floors}
+    (args.out.with_suffix(".json")).write_text(json.dumps(everything, indent=1))
     print("\n" + report)
     print(f"written to {args.out}")
     return 0

@@ -8,10 +8,12 @@ straight from the parsed JSON lists to numpy (no per-request pydantic models, no
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import numpy as np
 import orjson
+import simdjson
 
 from maas.errors import InvalidArgument
 from maas.protocol import raw_tensor
@@ -24,6 +26,14 @@ MAX_NESTING = raw_tensor.MAX_RANK + 8
 # that hides between other characters is still refused: the C scanner raises RecursionError, caught below.
 _DEEP_RUNS = (b"[" * (MAX_NESTING + 1), b"{" * (MAX_NESTING + 1))
 
+# JSON parts at least this large go through simdjson, whose `as_buffer` turns a flat float list into one buffer
+# without a Python float per element (a 224x224x3 image: 3 ms instead of 16 ms with orjson + np.array).
+FAST_JSON_BYTES = 64 * 1024
+_FLOAT_TYPES = frozenset({"FP16", "FP32", "FP64"})
+_local = threading.local()
+# A kept parser holds memory for the largest body it parsed; bodies above this get a parser of their own.
+KEEP_PARSER_BYTES = 8 * 1024 * 1024
+
 # Which JSON number kinds (numpy dtype.kind of the parsed list) each datatype accepts.
 _ACCEPTED_KINDS = {"b": "b", "i": "iu", "u": "iu", "f": "iuf"}
 
@@ -31,8 +41,7 @@ _ACCEPTED_KINDS = {"b": "b", "i": "iu", "u": "iu", "f": "iuf"}
 def parse_json(body: bytes | memoryview, what: str = "request body") -> Any:
     """Parse JSON, refusing pathological nesting before the parser recurses into it."""
     raw = bytes(body)
-    if any(run in raw for run in _DEEP_RUNS):
-        raise InvalidArgument(f"{what} nests deeper than {MAX_NESTING} levels")
+    _check_nesting(raw, what)
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -45,6 +54,63 @@ def parse_json(body: bytes | memoryview, what: str = "request body") -> Any:
         raise InvalidArgument(f"{what} is not valid UTF-8") from None
     except ValueError as e:
         raise InvalidArgument(f"{what} is not valid JSON: {e}") from None
+
+
+def _check_nesting(raw: bytes, what: str) -> None:
+    if any(run in raw for run in _DEEP_RUNS):
+        raise InvalidArgument(f"{what} nests deeper than {MAX_NESTING} levels")
+
+
+def _parse_float_buffers(raw: bytes) -> dict[str, Any] | None:
+    """Parse a large body with simdjson, reading the flat `data` list of each float input straight into a
+    float64 array; everything else becomes plain Python as `parse_json` would return it. Anything unusual
+    (invalid JSON, NaN literals, big integers, non-numbers, ragged lists) returns None so the strict path
+    decides and words the error; a failed attempt costs one simdjson pass. A list nesting single elements
+    (`[1, [2], 3]`) is read flat here, as Triton reads it, where the strict path calls it ragged."""
+    try:
+        doc = (_parser() if len(raw) <= KEEP_PARSER_BYTES else simdjson.Parser()).parse(raw)
+        if not isinstance(doc, simdjson.Object):
+            return None
+        # keys(), not items(): items() would turn every value, tensor data included, into Python objects
+        out = {key: _plain(doc[key]) for key in doc.keys() if key != "inputs"}  # noqa: SIM118
+        inputs = doc.get("inputs")
+        if not isinstance(inputs, simdjson.Array):
+            return None
+        out["inputs"] = [_input_with_buffer(item) for item in inputs]
+        return out
+    except (ValueError, TypeError, RuntimeError):
+        return None
+
+
+def _parser() -> simdjson.Parser:
+    """One parser per thread, kept: a fresh one maps new memory for every body, which doubled the time."""
+    parser = getattr(_local, "parser", None)
+    if parser is None:
+        parser = _local.parser = simdjson.Parser()
+    return parser
+
+
+def _input_with_buffer(item: Any) -> Any:
+    if not isinstance(item, simdjson.Object):
+        return _plain(item)
+    out = {key: _plain(item[key]) for key in item.keys() if key != "data"}  # noqa: SIM118
+    data = item.get("data")
+    if out.get("datatype") in _FLOAT_TYPES and isinstance(data, simdjson.Array):
+        flat = np.frombuffer(data.as_buffer(of_type="d"), dtype=np.float64)  # TypeError on a non-number
+        if len(flat) != len(data):  # as_buffer flattens nested lists; those take the strict path
+            raise TypeError("nested data")
+        out["data"] = flat
+    elif "data" in item:
+        out["data"] = _plain(data)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, simdjson.Object):
+        return value.as_dict()
+    if isinstance(value, simdjson.Array):
+        return value.as_list()
+    return value
 
 
 def header_length(value: str | None, body_size: int) -> int | None:
@@ -69,7 +135,13 @@ def decode_request(
     """A v2 infer body (JSON, or JSON header + binary tensors) -> InferenceRequest."""
     n = header_length(header_len, len(body))
     view = memoryview(body)
-    doc = parse_json(view if n is None else view[:n])
+    head = bytes(view if n is None else view[:n])
+    doc = None
+    if len(head) >= FAST_JSON_BYTES:
+        _check_nesting(head, "request body")
+        doc = _parse_float_buffers(head)
+    if doc is None:
+        doc = parse_json(head)
     binary = view[len(view) :] if n is None else view[n:]
     if not isinstance(doc, dict):
         raise InvalidArgument("request body must be a JSON object")
@@ -127,7 +199,11 @@ def _decode_input(item: Any, index: int, binary: memoryview, offset: int) -> tup
 def decode_json_data(
     data: Any, datatype: str, dtype: np.dtype[Any], shape: tuple[int, ...], name: str
 ) -> np.ndarray:
-    """JSON `data` (flat row-major or nested like `shape`) -> array of `shape` and `dtype`."""
+    """JSON `data` (flat row-major or nested like `shape`) -> array of `shape` and `dtype`. A float64 array
+    in place of the list is what `_parse_float_buffers` read from a flat list of numbers."""
+    if isinstance(data, np.ndarray):
+        _check_layout(data, shape, raw_tensor.element_count(shape), name)
+        return data.astype(dtype).reshape(shape)
     if not isinstance(data, list):
         raise InvalidArgument(f"input {name!r}: 'data' must be a list")
     count = raw_tensor.element_count(shape)

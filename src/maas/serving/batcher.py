@@ -1,19 +1,25 @@
 """Dynamic batching for one loaded model version: a bounded queue, event-driven, cut by size or delay.
 
-A scheduler task waits for a free instance, then for requests: it cuts a batch as soon as the queue holds
-`max_batch_size` rows (or the largest preferred size), or when the oldest request has waited
-`max_queue_delay_us`. Batches run in the shared thread pool, never on the event loop; tensor merging and
-splitting live in `merging.py`.
+Everything runs in callbacks on the event loop, with no task per batch: a request arriving, an instance
+finishing and the delay timer firing each call `_pump`, which hands batches to idle instances. A batch is cut
+when the queue holds `max_batch_size` rows (or the largest preferred size), when the oldest request has waited
+`max_queue_delay_us`. While recent batches held one request each, waiting for company that is not coming
+would only add latency (a lone client would pay the whole delay on every call), so the batch is cut as soon
+as the requests read in the same turn of the event loop have joined it; a turn that brings several requests
+puts the delay back in force. Batches run in
+the shared thread pool, never on the event loop; tensor merging and splitting live in `merging.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Executor
+from concurrent.futures import Future as ThreadFuture
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -24,6 +30,11 @@ from maas.serving.options import BatchingPolicy
 from maas.serving.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+# Weight of the newest batch in the running mean of requests per batch (a few batches of memory).
+_BATCH_WEIGHT = 0.25
+# Below this many requests per batch on average, waiting for company has not been finding any.
+_WORTH_WAITING = 1.5
 
 
 class BatchObserver(Protocol):
@@ -83,10 +94,14 @@ class Batcher:
         self._executor = executor
         self._observer = observer or _NoObserver()
         self._queue: deque[_Pending] = deque()
-        self._arrived = asyncio.Event()
-        self._idle: asyncio.Queue[Runtime] = asyncio.Queue()
-        self._running: set[asyncio.Task[None]] = set()
-        self._scheduler: asyncio.Task[None] | None = None
+        self._idle: list[Runtime] = []
+        self._running: set[asyncio.Future[None]] = set()
+        self._timer: asyncio.Handle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._delay_s = policy.max_queue_delay_us / 1e6
+        self._target = max(policy.preferred_batch_sizes, default=policy.max_batch_size)
+        self._mean_batch = 1.0  # requests per batch, recently
+        self._head_due = False  # the delay timer fired for the request at the head of the queue
         self._closed = False
 
     @property
@@ -94,11 +109,8 @@ class Batcher:
         return len(self._queue)
 
     def start(self) -> None:
-        for runtime in self._runtimes:
-            self._idle.put_nowait(runtime)
-        self._scheduler = asyncio.get_running_loop().create_task(
-            self._schedule(), name=f"batcher {self.label}"
-        )
+        self._loop = asyncio.get_running_loop()
+        self._idle = list(self._runtimes)
 
     async def submit(self, inputs: Tensors, timeout_s: float) -> Tensors:
         if self._closed:
@@ -107,14 +119,16 @@ class Batcher:
             raise ResourceExhausted(
                 f"{self.label}: the queue is full ({self.policy.max_queue_size} requests); retry later"
             )
-        pending = _Pending(inputs, merging.rows(inputs), asyncio.get_running_loop().create_future())
+        loop = self._loop or asyncio.get_running_loop()
+        pending = _Pending(inputs, merging.rows(inputs), loop.create_future())
         self._queue.append(pending)
         self._observer.queue_depth(len(self._queue))
-        self._arrived.set()
+        self._pump()
+        expiry = loop.call_later(timeout_s, _expire, pending.future, self.label, timeout_s)
         try:
-            return await asyncio.wait_for(pending.future, timeout_s)
-        except TimeoutError:
-            raise DeadlineExceeded(f"{self.label}: no result within {timeout_s:g} s") from None
+            return await pending.future  # a cancelled caller cancels the future: the batch skips it
+        finally:
+            expiry.cancel()
 
     async def stop(self, grace_s: float) -> None:
         """Refuse new work, let queued and running batches finish for up to `grace_s`, then fail the rest."""
@@ -125,9 +139,9 @@ class Batcher:
             log.warning(
                 "%s: %d requests still queued after %.1f s; failing them", self.label, self.depth, grace_s
             )
-        if self._scheduler is not None:
-            self._scheduler.cancel()
-            await asyncio.gather(self._scheduler, return_exceptions=True)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         while self._queue:
             pending = self._queue.popleft()
             if not pending.future.done():
@@ -146,15 +160,49 @@ class Batcher:
             await asyncio.wait(waiters)
 
     # --- scheduling -------------------------------------------------------------------------------------
-    async def _schedule(self) -> None:
-        while True:
-            # Taking an instance first lets the queue grow into bigger batches while every instance is busy.
-            runtime = await self._idle.get()
-            batch = await self._next_batch()
+    def _pump(self) -> None:
+        """Hand batches to idle instances while the queue has work that should not wait any longer."""
+        while self._idle and self._queue:
+            self._drop_abandoned()
+            if not self._queue:
+                break
+            if self.policy.max_batch_size and not self._ready_to_cut():
+                if self._timer is None and self._loop is not None:
+                    self._timer = self._arm(self._loop)
+                break
+            batch = self._cut() if self.policy.max_batch_size else [self._queue.popleft()]
+            self._head_due = False
+            self._mean_batch += (len(batch) - self._mean_batch) * _BATCH_WEIGHT
             self._observer.queue_depth(len(self._queue))
-            task = asyncio.get_running_loop().create_task(self._execute(runtime, batch))
-            self._running.add(task)
-            task.add_done_callback(self._running.discard)
+            self._dispatch(self._idle.pop(), batch)
+        if self._timer is not None and (not self._queue or not self._idle):
+            self._timer.cancel()  # re-armed for the new oldest request when an instance frees
+            self._timer = None
+
+    def _ready_to_cut(self) -> bool:
+        return self._head_due or self._queued_rows(self._target) >= self._target
+
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> asyncio.Handle:
+        """When to look again at a batch that is not full: at the delay while recent batches found company,
+        else once the requests already read in this turn of the event loop have joined."""
+        if self._mean_batch >= _WORTH_WAITING:
+            return loop.call_at(self._queue[0].enqueued + self._delay_s, self._on_timer)
+        return loop.call_soon(self._on_turn)
+
+    def _on_timer(self) -> None:
+        # uvloop's timers count whole milliseconds, so a shorter delay can fire early: then _pump re-arms it.
+        # Once due, the cut still waits for the end of this turn, so requests the loop has already read (and
+        # is about to queue) are not left behind by a busy loop's late timer.
+        self._timer = None
+        if self._queue and time.monotonic() >= self._queue[0].enqueued + self._delay_s and self._loop is not None:
+            self._timer = self._loop.call_soon(self._on_turn)
+        else:
+            self._pump()
+
+    def _on_turn(self) -> None:
+        self._timer = None
+        self._head_due = True
+        self._pump()
 
     def _drop_abandoned(self) -> None:
         """Forget requests whose caller gave up (timeout, disconnect) before they were batched."""
@@ -169,35 +217,10 @@ class Batcher:
                 break
         return total
 
-    async def _next_batch(self) -> list[_Pending]:
-        policy = self.policy
-        target = max(policy.preferred_batch_sizes, default=policy.max_batch_size)
-        while True:
-            self._drop_abandoned()
-            if not self._queue:
-                self._arrived.clear()
-                await self._arrived.wait()
-                continue
-            if policy.max_batch_size == 0:
-                return [self._queue.popleft()]
-            deadline = self._queue[0].enqueued + policy.max_queue_delay_us / 1e6
-            while self._queued_rows(target) < target:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._arrived.clear()
-                try:
-                    await asyncio.wait_for(self._arrived.wait(), remaining)
-                except TimeoutError:
-                    break
-            self._drop_abandoned()
-            if self._queue:
-                return self._cut()
-
     def _cut(self) -> list[_Pending]:
         """The longest prefix within `max_batch_size`, cut to a preferred size when one is reachable."""
         limit = self.policy.max_batch_size
-        preferred = set(self.policy.preferred_batch_sizes)
+        preferred = self.policy.preferred_batch_sizes
         count, total, best_preferred = 0, 0, 0
         for p in self._queue:
             if count and total + p.rows > limit:
@@ -210,23 +233,49 @@ class Batcher:
         return [self._queue.popleft() for _ in range(take)]
 
     # --- execution --------------------------------------------------------------------------------------
-    async def _execute(self, runtime: Runtime, batch: list[_Pending]) -> None:
+    def _dispatch(self, runtime: Runtime, batch: list[_Pending]) -> None:
+        """Run `batch` on `runtime` in the pool; the result comes back to the loop as one callback."""
+        loop = self._loop
+        assert loop is not None
+        started = time.monotonic()
+        for p in batch:
+            self._observer.queued(started - p.enqueued)
+        done: asyncio.Future[None] = loop.create_future()
+        self._running.add(done)
+        batched = self.policy.max_batch_size > 0
         try:
-            live = [p for p in batch if not p.future.done()]
-            if not live:
+            work = self._executor.submit(_compute, runtime, [p.inputs for p in batch], batched)
+        except Exception as exc:  # the pool refused work (shut down): no caller may hang
+            loop.call_soon(self._finish, runtime, batch, done, None, exc)  # not recursively: _finish pumps
+            return
+
+        def back_on_loop(f: ThreadFuture[list[_GroupResult]]) -> None:
+            exc = Unavailable("the worker pool shut down") if f.cancelled() else f.exception()
+            results = None if exc else f.result()
+            with contextlib.suppress(RuntimeError):  # the loop is already closed: nobody is waiting
+                loop.call_soon_threadsafe(self._finish, runtime, batch, done, results, exc)
+
+        work.add_done_callback(back_on_loop)
+
+    def _finish(
+        self,
+        runtime: Runtime,
+        batch: list[_Pending],
+        done: asyncio.Future[None],
+        results: list[_GroupResult] | None,
+        exc: BaseException | None,
+    ) -> None:
+        try:
+            if results is None:
+                log.error("%s: batch execution failed: %s", self.label, exc)
+                for p in batch:
+                    if not p.future.done():
+                        p.future.set_exception(Internal(f"batch execution failed: {exc}"))
                 return
-            started = time.monotonic()
-            for p in live:
-                self._observer.queued(started - p.enqueued)
-            loop = asyncio.get_running_loop()
-            batched = self.policy.max_batch_size > 0
-            results = await loop.run_in_executor(
-                self._executor, _compute, runtime, [p.inputs for p in live], batched
-            )
             for result in results:
                 self._observer.computed(result.rows, result.seconds)
                 for position, member in enumerate(result.members):
-                    future = live[member].future
+                    future = batch[member].future
                     if future.done():
                         continue
                     if result.error is not None:
@@ -234,13 +283,16 @@ class Batcher:
                     else:
                         assert result.outputs is not None
                         future.set_result(result.outputs[position])
-        except Exception as exc:  # the pool refused work (shut down) or a bug here: no caller may hang
-            log.exception("%s: batch execution failed", self.label)
-            for p in batch:
-                if not p.future.done():
-                    p.future.set_exception(Internal(f"batch execution failed: {exc}"))
         finally:
-            self._idle.put_nowait(runtime)
+            self._running.discard(done)
+            done.set_result(None)
+            self._idle.append(runtime)
+            self._pump()
+
+
+def _expire(future: asyncio.Future[Tensors], label: str, timeout_s: float) -> None:
+    if not future.done():
+        future.set_exception(DeadlineExceeded(f"{label}: no result within {timeout_s:g} s"))
 
 
 def _compute(runtime: Runtime, requests: list[Tensors], batched: bool) -> list[_GroupResult]:

@@ -203,11 +203,7 @@ class ServingDataPlane:
             self._in_flight -= 1
             if not self._in_flight:
                 self._idle.set()
-            self.metrics.requests.labels(model, version, protocol, outcome).inc()
-            if model:
-                self.metrics.request_seconds.labels(model, version, protocol).observe(
-                    time.monotonic() - started
-                )
+            self.metrics.request_done(model, version, protocol, outcome, time.monotonic() - started)
 
     async def _infer(
         self, loaded: LoadedVersion, request: InferenceRequest, started: float

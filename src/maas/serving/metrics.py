@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -73,6 +74,19 @@ class ServingMetrics:
             registry=r,
         )
         self.models_loaded = Gauge("maas_models_loaded", "Model versions loaded and ready", registry=r)
+        # `labels()` costs a lock and a tuple per call; the hot path looks its children up here instead.
+        self._request_children: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
+
+    def request_done(self, model: str, version: str, protocol: str, outcome: str, seconds: float) -> None:
+        """Count one finished inference request and, when it reached a model, its latency."""
+        key = (model, version, protocol, outcome)
+        children = self._request_children.get(key)
+        if children is None:
+            seconds_child = self.request_seconds.labels(model, version, protocol) if model else None
+            children = self._request_children[key] = (self.requests.labels(*key), seconds_child)
+        children[0].inc()
+        if children[1] is not None:
+            children[1].observe(seconds)
 
     def observer(self, model: str, version: str) -> VersionObserver:
         return VersionObserver(self, model, version)
@@ -82,6 +96,8 @@ class ServingMetrics:
         for metric in (self.queue_depth,):
             with contextlib.suppress(KeyError):
                 metric.remove(model, version)
+        for key in [k for k in self._request_children if k[:2] == (model, version)]:
+            del self._request_children[key]
 
 
 class VersionObserver:

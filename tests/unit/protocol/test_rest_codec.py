@@ -207,3 +207,61 @@ def test_bad_bytes_length_prefix_in_binary_body():
     )
     with pytest.raises(InvalidArgument, match="claims 1000"):
         rest_codec.decode_request(header + payload, "m", None, str(len(header)))
+
+
+# --- large bodies: the simdjson path must decide exactly as the strict path does -----------------------------
+
+
+def _padded(raw: bytes) -> bytes:
+    """The same document made larger than FAST_JSON_BYTES by an extra key the decoder ignores."""
+    assert raw.startswith(b"{")
+    return b'{"pad":"' + b"x" * rest_codec.FAST_JSON_BYTES + b'",' + raw[1:]
+
+
+@pytest.mark.parametrize("datatype", ["FP16", "FP32", "FP64"])
+def test_large_float_body_decodes_exactly(datatype):
+    x = np.random.default_rng(0).random((2, 3, 64, 64)).astype(datatype.replace("FP", "float").lower())
+    raw = body([{"name": "x", "datatype": datatype, "shape": list(x.shape), "data": x.ravel().tolist()}])
+    assert len(raw) > rest_codec.FAST_JSON_BYTES
+    req = rest_codec.decode_request(raw, "m", None)
+    assert req.inputs[0].data.dtype == x.dtype
+    np.testing.assert_array_equal(req.inputs[0].data, x)
+
+
+def test_large_body_with_nan_nested_and_integer_inputs_takes_the_strict_path():
+    nested = np.arange(12, dtype=np.float32).reshape(3, 4)
+    raw = _padded(
+        b'{"inputs":[{"name":"a","datatype":"FP32","shape":[2],"data":[NaN,1.5]},'
+        + b'{"name":"b","datatype":"FP32","shape":[3,4],"data":'
+        + json.dumps(nested.tolist()).encode()
+        + b'},{"name":"c","datatype":"INT64","shape":[2],"data":[9007199254740993,-1]}],"id":"r1"}'
+    )
+    req = rest_codec.decode_request(raw, "m", None)
+    a, b, c = (t.data for t in req.inputs)
+    assert np.isnan(a[0]) and a[1] == 1.5
+    np.testing.assert_array_equal(b, nested)
+    assert c.tolist() == [9007199254740993, -1] and req.id == "r1"
+
+
+@pytest.mark.parametrize(
+    "inp, message",
+    [
+        (_inp(data=[1.0, "a"]), "must be numbers|mixed"),
+        (_inp(data=[1.0, None]), "must be numbers|mixed"),
+        (_inp(data=[[1.0], [2.0, 3.0]], shape=[2, 1]), "ragged|match"),
+        (_inp(data=[1.0, [2.0, 3.0]]), "ragged|mixed|match"),
+        (_inp(data=[1.0, 2.0, 3.0]), "does not match"),
+        (_inp(datatype="FP64", data=[1.0, 10**400]), "must be numbers|mixed"),
+        (_inp(data="12"), "must be a list"),
+    ],
+)
+def test_large_malformed_bodies_get_the_same_errors(inp, message):
+    raw = _padded(body([inp]))
+    with pytest.raises(InvalidArgument, match=message):
+        rest_codec.decode_request(raw, "m", None)
+
+
+def test_large_deeply_nested_body_is_refused():
+    raw = _padded(b'{"inputs":' + b"[" * 50 + b"]" * 50 + b"}")
+    with pytest.raises(InvalidArgument, match="nests"):
+        rest_codec.decode_request(raw, "m", None)

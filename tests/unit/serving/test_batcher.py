@@ -188,3 +188,18 @@ def test_stop_finishes_queued_work_then_refuses_new_requests() -> None:
         np.testing.assert_array_equal(queued.result()["y"], rows(1, 3.0)["x"] * 2)
 
     asyncio.run(_with_batcher(runtime, policy(), body))
+
+
+def test_a_lone_request_does_not_wait_for_company() -> None:
+    """Sparse arrivals (the first request, or a single client) run at once instead of paying the delay."""
+    runtime = GatedRuntime()
+    runtime.gate.set()
+
+    async def body(batcher: Batcher) -> float:
+        started = asyncio.get_running_loop().time()
+        out = await batcher.submit(rows(1, 7.0), HANG_GUARD_S)
+        np.testing.assert_array_equal(out["y"], rows(1, 7.0)["x"] * 2)
+        return asyncio.get_running_loop().time() - started
+
+    slow = BatchingPolicy(8, 900_000, (), 1, 1, 100)  # a 0.9 s delay the lone request must not wait out
+    assert asyncio.run(_with_batcher(runtime, slow, body)) < 0.45
