@@ -20,8 +20,9 @@ from maas.jobs import JobRunner, JobStore
 from maas.jobs.handlers import handlers as job_handlers
 from maas.registry import Registry
 from maas.server import control, errors, jobs_api, rest_v1, rest_v2
+from maas.server.access import request_id
 from maas.server.auth import ApiKeyMiddleware
-from maas.server.infer_route import InferEndpoint, request_id
+from maas.server.infer_route import InferEndpoint
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from maas.config import Settings
 from maas.errors import InvalidArgument, MaasError
 from maas.protocol import grpc_codec
 from maas.protocol.grpc_gen import inference_pb2 as pb
+from maas.server.access import log_access, request_id
 from maas.server.grpc_errors import status_of
-from maas.server.infer_route import access_log, request_id
 from maas.serving.inference import DataPlane
 
 log = logging.getLogger(__name__)
@@ -138,14 +138,11 @@ def _handler(method: Callable[..., Awaitable[Any]], message: type[Any]) -> grpc.
 
 
 def _log_access(infer: bool, rid: str, message: Any, outcome: str, code: grpc.StatusCode, started: float) -> None:
-    """One INFO line per inference on `maas.access`; `message` is the request, or the response once served."""
-    if infer and access_log.isEnabledFor(logging.INFO):
-        model = message.model_name if message is not None else "-"
-        version = (message.model_version if message is not None else "") or "-"
-        access_log.info(
-            "request_id=%s protocol=grpc model=%s version=%s outcome=%s status=%s latency_ms=%.3f",
-            rid, model or "-", version, outcome, code.name, (time.perf_counter() - started) * 1e3,
-        )
+    """One access line per inference; `message` is the request, or the response once served."""
+    if infer:
+        model = message.model_name if message is not None else ""
+        version = message.model_version if message is not None else ""
+        log_access("grpc", rid, model, version, outcome, code.name, started)
 
 
 def generic_handler(dataplane: DataPlane) -> grpc.GenericRpcHandler:

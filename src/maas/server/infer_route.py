@@ -11,9 +11,7 @@ logged with model, version, outcome and latency in one INFO line on the `maas.ac
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-import os
 import re
 import time
 
@@ -21,33 +19,17 @@ from starlette.types import Receive, Scope, Send
 
 from maas.errors import MaasError
 from maas.protocol import rest_codec
+from maas.server.access import log_access, request_id
 from maas.server.auth import OPEN_PATHS, key_matches
 from maas.server.body import ClientGone, read_asgi_body
 from maas.server.errors import status_of
 from maas.serving.inference import DataPlane
 
 log = logging.getLogger(__name__)
-access_log = logging.getLogger("maas.access")
 
 INFER_PATH = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer")
-REQUEST_ID = b"x-request-id"
 # Bodies at least this large are decoded off the event loop; below it the thread hop costs more than it saves.
 OFFLOAD_BYTES = 256 * 1024
-_MAX_ID = 128
-# Generated ids: a random per-process prefix and a counter (uuid4 cost 2% of a request in the profile).
-_ID_PREFIX = os.urandom(6).hex()
-_ID_COUNTER = itertools.count(1)
-
-
-def request_id(headers: list[tuple[bytes, bytes]]) -> str:
-    """The client's X-Request-ID when it is short printable ASCII, else a fresh one."""
-    for key, value in headers:
-        if key == REQUEST_ID:
-            if 0 < len(value) <= _MAX_ID and value.isascii() and value.decode("ascii").isprintable():
-                return value.decode("ascii")
-            break
-    return f"{_ID_PREFIX}-{next(_ID_COUNTER):x}"
-
 
 class InferEndpoint:
     """Serves the infer route for `ASGI scope` already matched by `INFER_PATH`."""
@@ -89,7 +71,7 @@ class InferEndpoint:
                 if binary_len is not None:
                     extra.append((b"inference-header-content-length", str(binary_len).encode()))
         except ClientGone:
-            self._log(rid, name, served_version, "client_gone", 499, started)
+            log_access("rest", rid, name, served_version, "client_gone", 499, started)
             return
         except MaasError as exc:
             status = status_of(exc)
@@ -112,7 +94,7 @@ class InferEndpoint:
             ],
         })
         await send({"type": "http.response.body", "body": content})
-        self._log(rid, name, served_version, outcome, status, started)
+        log_access("rest", rid, name, served_version, outcome, status, started)
 
     async def _infer(
         self, body: bytes, name: str, version: str | None, header_len: str | None, rid: str
@@ -129,12 +111,3 @@ class InferEndpoint:
         else:
             content, binary_len = rest_codec.encode_response(resp, req)
         return content, binary_len, resp.model_version
-
-    @staticmethod
-    def _log(rid: str, model: str, version: str, outcome: str, status: int, started: float) -> None:
-        if access_log.isEnabledFor(logging.INFO):
-            access_log.info(
-                "request_id=%s protocol=rest model=%s version=%s outcome=%s status=%d latency_ms=%.3f",
-                rid, model, version or "-", outcome, status, (time.perf_counter() - started) * 1e3,
-            )
-

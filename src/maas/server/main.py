@@ -78,7 +78,11 @@ def _installed(module: str) -> bool:
 
 
 def run(settings: Settings, models: list[str] | None = None, overrides: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from maas.server.access import buffer_access_log
+
+    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=logging.INFO, format=fmt)
+    buffer_access_log(fmt)
     server = build_server(settings, models, overrides)
     log.info("maas serving %s on http://%s:%s (gRPC :%s)", settings.home, settings.host,
              settings.http_port, settings.grpc_port)
