@@ -145,6 +145,31 @@ def start_server(home: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], i
     raise TimeoutError(f"maas serve did not become ready; see {log_path}")
 
 
+def start_peer(python: str, name: str, onnx_path: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], int, int]:
+    """PyTriton serving `onnx_path` as `name` with the model's SERVER_CONFIG batching (peer_pytriton.py)."""
+    import httpx
+
+    http_port, grpc_port, metrics_port = free_port(), free_port(), free_port()
+    cfg = SERVER_CONFIG[name]
+    cmd = [python, str(HERE / "peer_pytriton.py"), str(onnx_path), name, str(http_port), str(grpc_port),
+           str(metrics_port), str(cfg["max_batch_size"]), str(cfg["batching"]["max_queue_delay_us"]),
+           str(cfg["batching"]["instances"])]
+    log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"PyTriton exited with {proc.returncode}; see {log_path}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{http_port}/v2/models/{name}/ready", timeout=1).status_code == 200:
+                return proc, http_port, grpc_port
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    raise TimeoutError(f"PyTriton did not become ready; see {log_path}")
+
+
 def stop_server(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
     try:
@@ -308,6 +333,27 @@ def measure_floors(b: dict[str, tuple[bytes, int | None]], levels: list[int], se
     return rows
 
 
+def measure_server(server: str, name: str, b: dict[str, tuple[bytes, int | None]], protocols: list[str],
+                   levels: list[int], http_port: int, grpc_port: int, seconds: float, work: Path) -> list[dict]:
+    """Every protocol at every concurrency against one server; gRPC again with h2load when it is installed."""
+    answer_bytes = check_answers(name, http_port, grpc_port, b)
+    rows: list[dict] = []
+    for proto in protocols:
+        body, hlen = b[proto]
+        measure(name, proto, body, hlen, http_port, grpc_port, max(levels), 2, work)  # warm-up
+        for c in levels:
+            r = measure(name, proto, body, hlen, http_port, grpc_port, c, seconds, work)
+            r.update(server=server, model=name, protocol=proto, concurrency=c)
+            rows.append(r)
+            print(f"  {server:8} {name:9} {proto:11} c={c:<3} {r['rps']:9,.0f} req/s  p50 {r['p50_ms']:8.2f} ms  "
+                  f"p99 {r['p99_ms']:8.2f} ms  errors {r['errors']}", flush=True)
+    if "grpc" in protocols and shutil.which("h2load"):
+        for r in measure_h2load(name, b["grpc"][0], answer_bytes, grpc_port, levels, seconds, work):
+            r.update(server=server, protocol="grpc (h2load)")
+            rows.append(r)
+    return rows
+
+
 # --- report -------------------------------------------------------------------------------------------------
 
 
@@ -331,7 +377,7 @@ def busy_processes() -> list[str]:
 
 
 def render(results: list[dict], raw: dict[str, dict], args: argparse.Namespace, load_before: tuple, load_after: tuple,
-           busy: list[str], floors: list[dict], h2rows: list[dict]) -> str:
+           busy: list[str], floors: list[dict], h2rows: list[dict], peers: list[dict]) -> str:
     lines = ["# maas serving benchmark", "",
              f"- Machine: {machine()}",
              f"- Load average before / after the run: {load_before[0]:.2f} / {load_after[0]:.2f} (1 min)",
@@ -364,6 +410,20 @@ def render(results: list[dict], raw: dict[str, dict], args: argparse.Namespace, 
         lines += [f"| {r['model']} | {r['concurrency']} | {r['rps']:,.0f} | {r['mean_ms']:.2f} | {r['errors']} | "
                   f"{r['rps'] / raw[r['model']]['best']['rows_per_s']:.0%} |" for r in h2rows]
         lines.append("")
+    if peers:
+        ours = {(r["model"], r["protocol"], r["concurrency"]): r for r in results + h2rows}
+        lines += ["## PyTriton in the same run (`--peer-python`)", "",
+                  "Triton's C++ server core with the model in onnxruntime behind PyTriton's Python function, the "
+                  "same batching settings and load generators (`bench/peer_pytriton.py`).", "",
+                  "| model | protocol | concurrency | PyTriton req/s | PyTriton p50 (ms) | maas req/s | maas p50 (ms) "
+                  "| maas ÷ PyTriton |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+        for r in peers:
+            m = ours.get((r["model"], r["protocol"], r["concurrency"]))
+            latency = "p50_ms" if "p50_ms" in r else "mean_ms"
+            mine = f"{m['rps']:,.0f} | {m[latency]:.2f} | {m['rps'] / r['rps']:.2f}x" if m and r["rps"] else "- | - | -"
+            lines.append(f"| {r['model']} | {r['protocol']} | {r['concurrency']} | {r['rps']:,.0f} | "
+                         f"{r[latency]:.2f} | {mine} |")
+        lines += ["", "(h2load rows: mean latency instead of p50.)", ""]
     if floors:
         lines += ["## Transport floors: servers that do no work, same load generators", "",
                   "uvicorn + uvloop + httptools reading the tiny CNN's body and answering 56 bytes; grpc.aio on uvloop "
@@ -387,6 +447,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=HERE / "results" / "latest.md")
     ap.add_argument("--keep-home", action="store_true", help="keep the temporary MAAS_HOME and server log")
     ap.add_argument("--no-floors", action="store_true", help="skip the transport floors (servers doing no work)")
+    ap.add_argument("--peer-python", help="a Python with nvidia-pytriton and onnxruntime: measure PyTriton too")
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         print("bench needs wrk (the HTTP load generator): apt-get install -y wrk", file=sys.stderr)
@@ -410,7 +471,8 @@ def main() -> int:
     results: list[dict] = []
     floors: list[dict] = []
     h2rows: list[dict] = []  # gRPC again, driven by h2load (C) when it is installed
-    cnn_bodies = None
+    peers: list[dict] = []  # the same cells against PyTriton, with --peer-python
+    bodies_by_model: dict[str, dict[str, tuple[bytes, int | None]]] = {}
     try:
         register(work / "home", built)
         proc, http_port, grpc_port = start_server(work / "home", work / "server.log")
@@ -424,34 +486,34 @@ def main() -> int:
                 msg = pb.ModelInferRequest.FromString(b["grpc"][0])
                 msg.model_name = name
                 b["grpc"] = (msg.SerializeToString(), None)
-                if name == "cnn":
-                    cnn_bodies = b
-                answer_bytes = check_answers(name, http_port, grpc_port, b)
-                for proto in protocols:
-                    body, hlen = b[proto]
-                    measure(name, proto, body, hlen, http_port, grpc_port, max(levels), 2, work)  # warm-up
-                    for c in levels:
-                        r = measure(name, proto, body, hlen, http_port, grpc_port, c, args.duration, work)
-                        r.update(model=name, protocol=proto, concurrency=c)
-                        results.append(r)
-                        print(f"  {name:9} {proto:11} c={c:<3} {r['rps']:9,.0f} req/s  p50 {r['p50_ms']:8.2f} ms  "
-                              f"p99 {r['p99_ms']:8.2f} ms  errors {r['errors']}", flush=True)
-                if "grpc" in protocols and shutil.which("h2load"):
-                    h2rows += measure_h2load(name, b["grpc"][0], answer_bytes, grpc_port, levels, args.duration, work)
+                bodies_by_model[name] = b
+                for r in measure_server("maas", name, b, protocols, levels, http_port, grpc_port, args.duration,
+                                        work):
+                    (h2rows if r["protocol"] == "grpc (h2load)" else results).append(r)
         finally:
             stop_server(proc)
-        if cnn_bodies is not None and not args.no_floors:
+        for name, (onnx_bytes, _) in built.items() if args.peer_python else ():
+            print(f"PyTriton: {name} ...", flush=True)
+            (work / f"{name}.onnx").write_bytes(onnx_bytes)
+            peer, http_port, grpc_port = start_peer(args.peer_python, name, work / f"{name}.onnx",
+                                                    work / f"pytriton-{name}.log")
+            try:
+                peers += measure_server("pytriton", name, bodies_by_model[name], protocols, levels, http_port,
+                                        grpc_port, args.duration, work)
+            finally:
+                stop_server(peer)
+        if "cnn" in bodies_by_model and not args.no_floors:
             print("transport floors ...", flush=True)
-            floors = measure_floors(cnn_bodies, levels, args.duration, work)
+            floors = measure_floors(bodies_by_model["cnn"], levels, args.duration, work)
     finally:
         if args.keep_home:
             print(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    report = render(results, raw, args, load_before, os.getloadavg(), busy, floors, h2rows)
+    report = render(results, raw, args, load_before, os.getloadavg(), busy, floors, h2rows, peers)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report)
-    everything = {"raw": raw, "results": results, "h2load": h2rows, "floors": floors}
+    everything = {"raw": raw, "results": results, "h2load": h2rows, "peers": peers, "floors": floors}
     (args.out.with_suffix(".json")).write_text(json.dumps(everything, indent=1))
     print("\n" + report)
     print(f"written to {args.out}")

@@ -170,7 +170,7 @@ class Batcher:
                 if self._timer is None and self._loop is not None:
                     self._timer = self._arm(self._loop)
                 break
-            batch = self._cut() if self.policy.max_batch_size else [self._queue.popleft()]
+            batch = self._cut(self._share()) if self.policy.max_batch_size else [self._queue.popleft()]
             self._head_due = False
             self._mean_batch += (len(batch) - self._mean_batch) * _BATCH_WEIGHT
             self._observer.queue_depth(len(self._queue))
@@ -217,9 +217,18 @@ class Batcher:
                 break
         return total
 
-    def _cut(self) -> list[_Pending]:
-        """The longest prefix within `max_batch_size`, cut to a preferred size when one is reachable."""
+    def _share(self) -> int:
+        """The rows one batch may take: `max_batch_size`, or less when several instances are idle, so the queue
+        is spread over them (8 queued rows on 2 idle single-threaded sessions run as 4 + 4, not 8 on one while
+        the other waits: measured 30 req/s against 55 on the ResNet at concurrency 8)."""
         limit = self.policy.max_batch_size
+        idle = len(self._idle)
+        if idle < 2:
+            return limit
+        return min(limit, -(-self._queued_rows(limit * idle) // idle))
+
+    def _cut(self, limit: int) -> list[_Pending]:
+        """The longest prefix within `limit` rows, cut to a preferred size when one is reachable."""
         preferred = self.policy.preferred_batch_sizes
         count, total, best_preferred = 0, 0, 0
         for p in self._queue:

@@ -203,3 +203,27 @@ def test_a_lone_request_does_not_wait_for_company() -> None:
 
     slow = BatchingPolicy(8, 900_000, (), 1, 1, 100)  # a 0.9 s delay the lone request must not wait out
     assert asyncio.run(_with_batcher(runtime, slow, body)) < 0.45
+
+
+def test_queued_rows_are_spread_over_idle_instances() -> None:
+    """8 queued rows and 2 idle single-threaded sessions run as 4 + 4, not 8 on one while the other waits."""
+    first, second = GatedRuntime(), GatedRuntime()
+    first.gate.set()
+    second.gate.set()
+
+    async def body() -> None:
+        with ThreadPoolExecutor(2) as pool:
+            batcher = Batcher("test:1", policy(), [first, second], pool)
+            batcher.start()
+            try:
+                inputs = [rows(1, float(i)) for i in range(8)]
+                outs = await asyncio.wait_for(
+                    asyncio.gather(*(batcher.submit(x, HANG_GUARD_S) for x in inputs)), HANG_GUARD_S
+                )
+                for x, out in zip(inputs, outs, strict=True):
+                    np.testing.assert_array_equal(out["y"], x["x"] * 2)
+            finally:
+                await batcher.stop(HANG_GUARD_S)
+
+    asyncio.run(body())
+    assert first.batches == [4] and second.batches == [4]
