@@ -122,52 +122,45 @@ def register(home: Path, built: dict[str, tuple[bytes, tuple[int, ...]]]) -> Non
             reg.publish(name, {"model.onnx": onnx_bytes}, config=SERVER_CONFIG[name])
 
 
-def start_server(home: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], int, int]:
+def _launch(what: str, cmd: list[str], env: dict[str, str] | None, ready_url: str,
+            log_path: Path) -> subprocess.Popen[bytes]:
+    """Start a server process with its output in `log_path`; return once `ready_url` answers 200."""
     import httpx
 
-    http_port, grpc_port = free_port(), free_port()
-    env = {**os.environ, "MAAS_HOME": str(home), "PYTHONPATH": str(ROOT / "src")}
-    cmd = [sys.executable, "-c", "from maas.cli.main import app; app()", "serve",
-           "--http-port", str(http_port), "--grpc-port", str(grpc_port)]
     log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"maas serve exited with {proc.returncode}; see {log_path}")
+            raise RuntimeError(f"{what} exited with {proc.returncode}; see {log_path}")
         try:
-            if httpx.get(f"http://127.0.0.1:{http_port}/v2/health/ready", timeout=1).status_code == 200:
-                return proc, http_port, grpc_port
+            if httpx.get(ready_url, timeout=1).status_code == 200:
+                return proc
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
     proc.kill()
-    raise TimeoutError(f"maas serve did not become ready; see {log_path}")
+    raise TimeoutError(f"{what} did not become ready; see {log_path}")
+
+
+def start_server(home: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], int, int]:
+    http_port, grpc_port = free_port(), free_port()
+    env = {**os.environ, "MAAS_HOME": str(home), "PYTHONPATH": str(ROOT / "src")}
+    cmd = [sys.executable, "-c", "from maas.cli.main import app; app()", "serve",
+           "--http-port", str(http_port), "--grpc-port", str(grpc_port)]
+    proc = _launch("maas serve", cmd, env, f"http://127.0.0.1:{http_port}/v2/health/ready", log_path)
+    return proc, http_port, grpc_port
 
 
 def start_peer(python: str, name: str, onnx_path: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], int, int]:
     """PyTriton serving `onnx_path` as `name` with the model's SERVER_CONFIG batching (peer_pytriton.py)."""
-    import httpx
-
     http_port, grpc_port, metrics_port = free_port(), free_port(), free_port()
     cfg = SERVER_CONFIG[name]
     cmd = [python, str(HERE / "peer_pytriton.py"), str(onnx_path), name, str(http_port), str(grpc_port),
            str(metrics_port), str(cfg["max_batch_size"]), str(cfg["batching"]["max_queue_delay_us"]),
            str(cfg["batching"]["instances"])]
-    log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"PyTriton exited with {proc.returncode}; see {log_path}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{http_port}/v2/models/{name}/ready", timeout=1).status_code == 200:
-                return proc, http_port, grpc_port
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    proc.kill()
-    raise TimeoutError(f"PyTriton did not become ready; see {log_path}")
+    proc = _launch("PyTriton", cmd, None, f"http://127.0.0.1:{http_port}/v2/models/{name}/ready", log_path)
+    return proc, http_port, grpc_port
 
 
 def stop_server(proc: subprocess.Popen[bytes]) -> None:
