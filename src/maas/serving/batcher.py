@@ -2,12 +2,13 @@
 
 Everything runs in callbacks on the event loop, with no task per batch: a request arriving, an instance
 finishing and the delay timer firing each call `_pump`, which hands batches to idle instances. A batch is cut
-when the queue holds `max_batch_size` rows (or the largest preferred size), when the oldest request has waited
-`max_queue_delay_us`. While recent batches held one request each, waiting for company that is not coming
-would only add latency (a lone client would pay the whole delay on every call), so the batch is cut as soon
-as the requests read in the same turn of the event loop have joined it; a turn that brings several requests
-puts the delay back in force. Batches run in
-the shared thread pool, never on the event loop; tensor merging and splitting live in `merging.py`.
+when the queue holds `max_batch_size` rows (or the largest preferred size), or when the oldest request has
+waited `max_queue_delay_us`. While recent batches held one request each, waiting for company that is not
+coming would only add latency (a lone client would pay the whole delay on every call), so the batch is cut as
+soon as the requests read in the same turn of the event loop have joined it; a turn that brings several
+requests puts the delay back in force. With several instances idle, each gets an equal share of the queue.
+Batches run in the shared thread pool, never on the event loop; tensor merging and splitting live in
+`merging.py`.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ class Batcher:
         self._delay_s = policy.max_queue_delay_us / 1e6
         self._target = max(policy.preferred_batch_sizes, default=policy.max_batch_size)
         self._mean_batch = 1.0  # requests per batch, recently
-        self._head_due = False  # the delay timer fired for the request at the head of the queue
+        self._head_due = False  # the request at the head of the queue has waited long enough
         self._closed = False
 
     @property
