@@ -1,8 +1,10 @@
-"""Tiny ONNX models built in the test (never committed binaries), and a helper to publish them."""
+"""Tiny ONNX models built in the test (never committed binaries), and helpers to publish and serve them."""
 
 from __future__ import annotations
 
+import asyncio
 import io
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
@@ -10,6 +12,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from maas.registry import MODEL_ROLE, ModelVersion, Registry
+from maas.serving import ServingDataPlane, ServingOptions
 
 LINEAR_W = (np.arange(12, dtype=np.float32).reshape(4, 3) - 5.0) / 7.0
 LINEAR_B = np.array([0.5, -1.0, 2.0], dtype=np.float32)
@@ -109,3 +112,20 @@ def png(value: int, size: tuple[int, int] = (16, 16)) -> bytes:
 
 def publish(registry: Registry, name: str, model: bytes, **kwargs: Any) -> ModelVersion:
     return registry.publish(name, {MODEL_ROLE: model}, source_format="onnx", **kwargs)
+
+
+HANG_GUARD_S = 60.0
+
+
+def serve(registry: Registry, body: Callable[[ServingDataPlane], Awaitable[Any]], **options: Any) -> Any:
+    """Run `body` against a started data plane over `registry`, then stop it; nothing may hang the test."""
+
+    async def main() -> Any:
+        plane = ServingDataPlane(registry, ServingOptions(**{"inference_threads": 2, **options}))
+        await plane.start()
+        try:
+            return await asyncio.wait_for(body(plane), HANG_GUARD_S)
+        finally:
+            await plane.stop(HANG_GUARD_S)
+
+    return asyncio.run(main())

@@ -3,35 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
 import pytest
 import serving_models as models
+from serving_models import serve
 
 from maas.errors import InvalidArgument, MaasError, NotFound, Unavailable
 from maas.registry import Registry
 from maas.serving import ServingDataPlane, ServingOptions
 from maas.serving.inference import InferenceRequest, InferTensor, RequestedOutput
 
-HANG_GUARD_S = 60.0
-
 
 def tensor(name: str, data: np.ndarray, datatype: str = "FP32") -> InferTensor:
     return InferTensor(name, datatype, tuple(data.shape), data)
 
 
-def serve(registry: Registry, body: Callable[[ServingDataPlane], Awaitable[Any]], **options: Any) -> Any:
-    async def main() -> Any:
-        plane = ServingDataPlane(registry, ServingOptions(**{"inference_threads": 2, **options}))
-        await plane.start()
-        try:
-            return await asyncio.wait_for(body(plane), HANG_GUARD_S)
-        finally:
-            await plane.stop(HANG_GUARD_S)
-
-    return asyncio.run(main())
 
 
 def test_concurrent_callers_each_get_exactly_their_rows(serving_registry: Registry) -> None:

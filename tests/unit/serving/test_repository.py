@@ -3,32 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 import numpy as np
 import pytest
 import serving_models as models
+from serving_models import serve
 
 from maas.errors import FailedPrecondition, NotFound, Unavailable
 from maas.registry import MODEL_ROLE, Registry
-from maas.serving import ServingDataPlane, ServingOptions
+from maas.serving import ServingDataPlane
 from maas.serving.inference import InferenceRequest, InferTensor
 
-HANG_GUARD_S = 60.0
 X = np.zeros((1, 2), dtype=np.float32)
 
 
-def serve(registry: Registry, body: Callable[[ServingDataPlane], Awaitable[Any]], **options: Any) -> Any:
-    async def main() -> Any:
-        plane = ServingDataPlane(registry, ServingOptions(**{"inference_threads": 1, **options}))
-        await plane.start()
-        try:
-            return await asyncio.wait_for(body(plane), HANG_GUARD_S)
-        finally:
-            await plane.stop(HANG_GUARD_S)
-
-    return asyncio.run(main())
 
 
 async def added(plane: ServingDataPlane, name: str = "adder", version: str | None = None) -> float:
