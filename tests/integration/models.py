@@ -31,6 +31,16 @@ def linear_model() -> bytes:
     return _serialize(graph)
 
 
+# Two rows for the linear model, and what onnxruntime itself answers for any input (the clients' tests compare).
+LINEAR_X = np.array([[1, 2, 3, 4], [-1, 0.5, 0, 2]], dtype=np.float32)
+
+
+def linear_reference(x: np.ndarray) -> list[np.ndarray]:
+    import onnxruntime as ort
+
+    return ort.InferenceSession(linear_model(), providers=["CPUExecutionProvider"]).run(None, {"x": x})  # type: ignore[no-any-return]
+
+
 ECHO_TYPES = {
     "s": TensorProto.STRING,
     "i": TensorProto.INT32,

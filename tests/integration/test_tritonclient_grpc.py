@@ -8,18 +8,11 @@ import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.grpc.aio as aiogrpcclient
 from conftest import make_settings, serving
-from models import linear_model
+from models import LINEAR_X as X
+from models import linear_reference as reference
 from tritonclient.utils import InferenceServerException
 
 from maas.protocol.grpc_gen import inference_pb2 as pb
-
-X = np.array([[1, 2, 3, 4], [-1, 0.5, 0, 2]], dtype=np.float32)
-
-
-def reference(x):
-    import onnxruntime as ort
-
-    return ort.InferenceSession(linear_model(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
 
 
 @pytest.fixture

@@ -3,18 +3,12 @@
 import asyncio
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 import tritonclient.http as httpclient
 import tritonclient.http.aio as aiohttpclient
-from models import linear_model
+from models import LINEAR_X as X
+from models import linear_reference as reference
 from tritonclient.utils import InferenceServerException
-
-X = np.array([[1, 2, 3, 4], [-1, 0.5, 0, 2]], dtype=np.float32)
-
-
-def reference(x):
-    return ort.InferenceSession(linear_model(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
 
 
 @pytest.fixture
