@@ -135,7 +135,7 @@ def decode_request(
     """A v2 infer body (JSON, or JSON header + binary tensors) -> InferenceRequest."""
     n = header_length(header_len, len(body))
     view = memoryview(body)
-    head = bytes(view if n is None else view[:n])
+    head = body if n is None else bytes(view[:n])  # a JSON body is parsed as it came, not copied
     doc = None
     if len(head) >= FAST_JSON_BYTES:
         _check_nesting(head, "request body")
