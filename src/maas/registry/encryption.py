@@ -38,7 +38,11 @@ def _default_key_file(settings: Settings) -> bool:
 
 
 def key_provider(settings: Settings, *, create: bool) -> KeyProvider:
-    """The env provider when MAAS_MASTER_KEY is set, else the key file (generated for a home's own default)."""
+    """The env provider when MAAS_MASTER_KEY is set, else the key file.
+
+    `create` (a home being encrypted for the first time) generates the home's default key file if absent;
+    otherwise a missing key is an error on use, never a silently new key that could not open the old blobs.
+    """
     if settings.master_key:
         return EnvKeyProvider(settings.master_key)
     path = settings.master_key_file
@@ -72,23 +76,27 @@ def _write_state(settings: Settings, encrypted: bool, *, replace: bool) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def is_encrypted(settings: Settings, inner: BlobStore) -> bool:
+def open_artifacts(settings: Settings) -> BlobStore:
+    """The blob store stack for these settings: the store named by URL, sealed when the home is encrypted.
+
+    A home seen for the first time is encrypted unless it already holds blobs (made before encryption
+    existed); its key file is written before the decision, so no process can find one without the other.
+    """
+    inner = open_blob_store(settings.artifacts_url, settings.home / "cache")
     state = _read_state(settings)
     if state is None:
-        legacy = next(iter(inner.iter_blobs()), None) is not None
+        blobs = iter(inner.iter_blobs())
+        legacy = next(blobs, None) is not None
+        getattr(blobs, "close", lambda: None)()
+        if not legacy:
+            key_provider(settings, create=True)
         _write_state(settings, not legacy, replace=False)
-        state = _read_state(settings)
-        if legacy:
+        state = bool(_read_state(settings))
+        if not state:
             log.warning("this home's artifacts are not encrypted; run `maas encryption enable`")
-    return bool(state)
-
-
-def open_artifacts(settings: Settings) -> BlobStore:
-    """The blob store stack for these settings: the store named by URL, sealed when the home is encrypted."""
-    inner = open_blob_store(settings.artifacts_url, settings.home / "cache")
-    if not is_encrypted(settings, inner):
+    if not state:
         return inner
-    return EncryptedBlobStore(inner, key_provider(settings, create=True))
+    return EncryptedBlobStore(inner, key_provider(settings, create=False))
 
 
 # --- the verbs ---------------------------------------------------------------------------------------------

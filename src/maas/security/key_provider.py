@@ -117,58 +117,59 @@ class EnvKeyProvider(_RingProvider):
 
 
 class FileKeyProvider(_RingProvider):
-    """A key ring in a file (mode 0600); rotation rewrites the file atomically."""
+    """A key ring in a file (mode 0600), read on first use and again whenever the file changes (another
+    process rotated it). A missing or unreadable file fails each use with a message naming it, so a server
+    still starts and reports every encrypted version unavailable, instead of inventing a new key."""
 
     def __init__(self, path: Path) -> None:
+        super().__init__(KeyRing("", {}), str(path))
         self.path = path
-        try:
-            text = path.read_text()
-        except FileNotFoundError:
-            raise FailedPrecondition(f"the master key file {path} does not exist") from None
-        except OSError as exc:
-            raise FailedPrecondition(f"cannot read the master key file {path}: {exc.strerror}") from None
-        st = path.stat()
-        if os.name == "posix" and st.st_mode & 0o077:
-            log.warning("master key file %s is readable by other users; chmod 600 it", path)
-        super().__init__(KeyRing.parse(text, str(path)), str(path))
-        self._stamp = (st.st_mtime_ns, st.st_ino)
+        self._stamp: tuple[int, int] | None = None
 
-    def _reload_if_changed(self) -> None:
-        """Another process (`maas encryption rotate`) may have replaced the file: follow it."""
+    def _load(self) -> KeyRing:
         try:
             st = self.path.stat()
-        except OSError:
-            return
-        if (st.st_mtime_ns, st.st_ino) != self._stamp:
-            self._ring = KeyRing.parse(self.path.read_text(), str(self.path))
-            self._stamp = (st.st_mtime_ns, st.st_ino)
+            if (st.st_mtime_ns, st.st_ino) != self._stamp:
+                text = self.path.read_text()
+                if os.name == "posix" and st.st_mode & 0o077:
+                    log.warning("master key file %s is readable by other users; chmod 600 it", self.path)
+                self._ring = KeyRing.parse(text, str(self.path))
+                self._stamp = (st.st_mtime_ns, st.st_ino)
+        except FileNotFoundError:
+            raise FailedPrecondition(f"the master key file {self.path} does not exist") from None
+        except OSError as exc:
+            raise FailedPrecondition(f"cannot read the master key file {self.path}: {exc.strerror}") from None
+        return self._ring
 
     def current(self) -> tuple[str, bytes]:
-        self._reload_if_changed()
+        self._load()
         return super().current()
 
     def lookup(self, kid: str) -> bytes:
         if kid not in self._ring.keys:
-            self._reload_if_changed()
+            self._load()
         return super().lookup(kid)
+
+    def ids(self) -> list[str]:
+        self._load()
+        return super().ids()
 
     def begin_rotation(self) -> str:
         """Add a new key and make it current (the old ones stay until every data key is re-wrapped)."""
         key = AESGCM.generate_key(256)
         kid = key_id(key)
-        ring = KeyRing(kid, {**self._ring.keys, kid: key})
+        ring = KeyRing(kid, {**self._load().keys, kid: key})
         _write_private(self.path, ring.dumps(), replace=True)
-        self._ring = ring
-        self._reload_if_changed()
+        self._load()
         return kid
 
     def retire_old_keys(self) -> list[str]:
-        old = [k for k in self._ring.keys if k != self._ring.current]
+        ring = self._load()
+        old = [k for k in ring.keys if k != ring.current]
         if old:
-            ring = KeyRing(self._ring.current, {self._ring.current: self._ring.keys[self._ring.current]})
-            _write_private(self.path, ring.dumps(), replace=True)
-            self._ring = ring
-            self._reload_if_changed()
+            _write_private(self.path, KeyRing(ring.current, {ring.current: ring.keys[ring.current]}).dumps(),
+                           replace=True)
+            self._load()
         return old
 
 
