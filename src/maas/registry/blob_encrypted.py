@@ -1,9 +1,11 @@
 """EncryptedBlobStore: AES-256-GCM envelope encryption over any BlobStore's raw layer.
 
 Blobs keep their plaintext SHA-256 as their name, so identical files still deduplicate, and every read is
-checked twice: each chunk's GCM tag, then the digest of the whole plaintext. Plaintext stays in memory;
-`open_path` (for readers that need a file) decrypts into a private memory-backed folder. Blobs written
-before encryption was enabled are read as plaintext (still digest-verified) until `enable` seals them.
+verified: each chunk's GCM tag, the last of which binds that name, so only the plaintext that hashed to it
+when it was sealed can come out (hashing it again on each read made a 100 MB cold load +27%, not -2%).
+Plaintext stays in memory; `open_path` (for readers that need a file) decrypts into a private memory-backed
+folder. Blobs written before encryption was enabled are read as plaintext (still digest-verified) until
+`enable` seals them.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ class EncryptedBlobStore:
                 yield chunk
 
         kid, kek = self.keys.current()
-        temp = self.inner.stage(envelope.seal(hashed(), kid, kek))
+        temp = self.inner.stage(envelope.seal(hashed(), kid, kek, lambda: h.hexdigest().encode("ascii")))
         sha = h.hexdigest()
         try:
             if self.inner.exists(sha) and self._sealed_and_intact(sha):
@@ -64,20 +66,20 @@ class EncryptedBlobStore:
             return False
 
     def iter_plaintext(self, sha256: str) -> Iterator[bytes]:
-        """The blob's plaintext in chunks, each authenticated; the digest is checked after the last one."""
+        """The blob's plaintext in chunks, each authenticated; the last check (name, truncation) comes last."""
         check_digest(sha256)
         try:
             raw = self.inner.open_raw(sha256)
         except FileNotFoundError:
             raise NotFound(f"blob {sha256[:12]}… is missing from the artifact store") from None
-        h = hashlib.sha256()
         with raw:
             prefix = raw.read(len(envelope.MAGIC))
             if envelope.is_sealed(prefix):
-                chunks = envelope.unseal(_Prefixed(prefix, raw), self.keys.lookup)  # type: ignore[arg-type]
-            else:  # written before encryption was enabled
-                chunks = _chain(prefix, read_chunks(raw))
-            for chunk in chunks:
+                stream = _Prefixed(prefix, raw)
+                yield from envelope.unseal(stream, self.keys.lookup, sha256.encode("ascii"))  # type: ignore[arg-type]
+                return
+            h = hashlib.sha256()  # written before encryption was enabled: verified by its digest
+            for chunk in _chain(prefix, read_chunks(raw)):
                 h.update(chunk)
                 yield chunk
         if h.hexdigest() != sha256:
@@ -123,7 +125,7 @@ class EncryptedBlobStore:
             return False
         data = self.inner.open_bytes(sha256)  # verified plaintext
         kid, kek = self.keys.current()
-        temp = self.inner.stage(envelope.seal([data], kid, kek))
+        temp = self.inner.stage(envelope.seal([data], kid, kek, sha256.encode("ascii")))
         self.inner.commit(temp, sha256, replace=True)
         return True
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from maas.config import Settings
 from maas.errors import FailedPrecondition, InvalidArgument, MaasError
-from maas.registry import encryption
+from maas.registry import encryption, plaintext_dir
 from maas.registry.blob_encrypted import EncryptedBlobStore
 from maas.registry.blobs import BlobStore
 from maas.registry.entities import Artifact, GcReport, Lineage, Model, ModelVersion, State
@@ -54,6 +54,8 @@ class Registry:
         self.store: Any = metadata or open_metadata_store(self.settings.database_url)
         try:
             self.artifacts: BlobStore = blobs or encryption.open_artifacts(self.settings)
+            if isinstance(self.artifacts, EncryptedBlobStore):
+                plaintext_dir.clean_stale()  # decrypted files left by processes that died
         except BaseException:
             self.store.close()
             raise
@@ -209,9 +211,7 @@ class Registry:
     @contextmanager
     def staged_input(self, blob: str, filename: str) -> Iterator[Path]:
         """The staged upload as a file named `filename` in a private folder, removed afterwards."""
-        from maas.registry.plaintext_dir import PlaintextDir
-
-        private = PlaintextDir()
+        private = plaintext_dir.PlaintextDir()
         try:
             path = private.path_for(Path(filename).name)
             with open(path, "wb") as out:

@@ -3,7 +3,9 @@
 Layout: a fixed header (magic, random blob id, key-encryption-key id, the data key wrapped by that KEK),
 then the chunks, each `CHUNK` plaintext bytes (the last one shorter, possibly empty) plus its 16-byte tag.
 Every chunk's associated data binds the blob id, its index and whether it is the last one, so chunks cannot
-be reordered, dropped, truncated or moved between blobs without the tag check failing. The data key is
+be reordered, dropped, truncated or moved between blobs without the tag check failing; the last chunk's also
+binds the blob's name (its plaintext SHA-256, known only once all of it has been read), so a whole sealed
+blob cannot be passed off under another name either. The data key is
 never reused across blobs, which is what makes the counter nonces (the chunk index) safe. Re-wrapping the
 data key under a new KEK (`rewrap_header`) leaves every chunk as it is.
 """
@@ -66,8 +68,8 @@ def _wrap_aad(blob_id: bytes, key_id: str) -> bytes:
     return MAGIC + blob_id + key_id.encode("ascii")
 
 
-def _chunk_aad(blob_id: bytes, index: int, final: bool) -> bytes:
-    return MAGIC + blob_id + struct.pack(">QB", index, 1 if final else 0)
+def _chunk_aad(blob_id: bytes, index: int, final: bool, name: bytes = b"") -> bytes:
+    return MAGIC + blob_id + struct.pack(">QB", index, 1 if final else 0) + (name if final else b"")
 
 
 def _nonce(index: int) -> bytes:
@@ -104,6 +106,9 @@ def rewrap_header(raw: bytes, keys: KeyLookup, key_id: str, kek: bytes) -> bytes
 def _rechunk(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
     buf = bytearray()
     for piece in chunks:
+        if not buf and len(piece) == size:
+            yield piece  # the common case (reads of CHUNK bytes): no copy
+            continue
         buf += piece
         while len(buf) >= size:
             yield bytes(buf[:size])
@@ -111,8 +116,10 @@ def _rechunk(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
     yield bytes(buf)  # the last chunk, possibly empty: an empty blob still has one authenticated chunk
 
 
-def seal(chunks: Iterable[bytes], key_id: str, kek: bytes) -> Iterator[bytes]:
-    """Encrypt a plaintext stream: yields the header, then one ciphertext record per chunk."""
+def seal(chunks: Iterable[bytes], key_id: str, kek: bytes, name: bytes | Callable[[], bytes] = b"") -> Iterator[bytes]:
+    """Encrypt a plaintext stream: yields the header, then one ciphertext record per chunk.
+
+    `name` (or a callable giving it once `chunks` is exhausted) is bound to the last chunk."""
     header, data_key = new_header(key_id, kek)
     aead = AESGCM(data_key)
     yield header.to_bytes()
@@ -124,11 +131,14 @@ def seal(chunks: Iterable[bytes], key_id: str, kek: bytes) -> Iterator[bytes]:
             break
         yield aead.encrypt(_nonce(index), current, _chunk_aad(header.blob_id, index, False))
         index, current = index + 1, following
-    yield aead.encrypt(_nonce(index), current, _chunk_aad(header.blob_id, index, True))
+    final_name = name() if callable(name) else name
+    yield aead.encrypt(_nonce(index), current, _chunk_aad(header.blob_id, index, True, final_name))
 
 
-def unseal(src: IO[bytes], keys: KeyLookup) -> Iterator[bytes]:
-    """Decrypt and authenticate a sealed stream chunk by chunk; raises IntegrityError on any tampering."""
+def unseal(src: IO[bytes], keys: KeyLookup, name: bytes = b"") -> Iterator[bytes]:
+    """Decrypt and authenticate a sealed stream chunk by chunk; raises IntegrityError on any tampering, or
+    when the stream was sealed under another `name`. Every chunk is authentic when yielded; a truncation
+    or a wrong name is only known at the last one."""
     header = Header.parse(src.read(HEADER))
     aead = AESGCM(_unwrap(header, keys))
     record = CHUNK + TAG
@@ -139,7 +149,7 @@ def unseal(src: IO[bytes], keys: KeyLookup) -> Iterator[bytes]:
         if len(current) < TAG:
             raise IntegrityError(f"the encrypted blob is truncated at chunk {index}")
         try:
-            yield aead.decrypt(_nonce(index), current, _chunk_aad(header.blob_id, index, final))
+            yield aead.decrypt(_nonce(index), current, _chunk_aad(header.blob_id, index, final, name))
         except InvalidTag:
             raise IntegrityError(
                 f"chunk {index} of the encrypted blob fails authentication (tampered, truncated or reordered)"

@@ -134,3 +134,13 @@ def test_stores_are_chosen_by_url_scheme(tmp_path: Path) -> None:
     assert isinstance(open_blob_store(f"file://{tmp_path / 'b'}", tmp_path), LocalBlobStore)
     assert isinstance(open_blob_store("memory://", tmp_path), MemoryBlobStore)
     assert isinstance(open_blob_store("memory://x", tmp_path), MemoryBlobStore)
+
+
+def test_a_sealed_blob_cannot_be_passed_off_under_another_name(tmp_path: Path) -> None:
+    store = EncryptedBlobStore(MemoryBlobStore(), EnvKeyProvider(KEY))
+    a, b = _put(store, b"model a" * 1000), _put(store, b"model b" * 1000)
+    with store.open_raw(a) as f:
+        sealed_a = f.read()
+    store.commit(store.stage([sealed_a]), b, replace=True)  # a valid envelope, under the wrong name
+    with pytest.raises(IntegrityError):
+        store.open_bytes(b)

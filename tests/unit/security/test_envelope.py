@@ -128,3 +128,10 @@ def test_key_rings_parse_and_reject_bad_keys() -> None:
     for bad in ("not base64!", base64.b64encode(b"short").decode(), '{"current": "x", "keys": {}}'):
         with pytest.raises(InvalidArgument):
             KeyRing.parse(bad, "env")
+
+
+def test_the_name_is_bound_to_the_last_chunk() -> None:
+    raw = b"".join(envelope.seal([DATA[:5000]], KID, KEK, lambda: b"name-a"))
+    assert b"".join(envelope.unseal(io.BytesIO(raw), keys, b"name-a")) == DATA[:5000]
+    with pytest.raises(IntegrityError):
+        b"".join(envelope.unseal(io.BytesIO(raw), keys, b"name-b"))
