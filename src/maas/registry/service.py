@@ -51,7 +51,7 @@ class Registry:
         """Stores default to those the settings' URLs name (artifacts sealed when the home is encrypted)."""
         self.settings = settings or Settings()
         self.settings.home.mkdir(parents=True, exist_ok=True)
-        self.store: Any = metadata or open_metadata_store(self.settings.database_url)
+        self.store: MetadataStore = metadata or open_metadata_store(self.settings.database_url)
         try:
             self.artifacts: BlobStore = blobs or encryption.open_artifacts(self.settings)
             if isinstance(self.artifacts, EncryptedBlobStore):
@@ -227,7 +227,10 @@ class Registry:
     def job_store(self) -> Any:
         """The jobs kept in this registry's database (parameters and results sealed when encrypted)."""
         from maas.jobs.store import JobStore
+        from maas.registry.store import SqlModelStore
 
+        if not isinstance(self.store, SqlModelStore):
+            raise FailedPrecondition("jobs are kept in a SQL metadata store; this registry has another kind")
         keys = self.artifacts.keys if isinstance(self.artifacts, EncryptedBlobStore) else None
         return JobStore(self.store, RecordSealer(keys))
 
