@@ -15,6 +15,10 @@ class Settings(BaseSettings):
     database_url: str = Field("", description="SQLAlchemy URL; default sqlite:///$MAAS_HOME/registry.db")
     artifacts_url: str = Field("", description="fsspec URL of the blob store; default $MAAS_HOME/artifacts")
     user: str = Field("", description="Recorded as created_by; default the OS user")
+    master_key_file: Path | None = Field(
+        None, description="Key ring that encrypts the artifacts; default $MAAS_HOME/keys/master.key"
+    )
+    master_key: str = Field("", description="The master key itself (base64), instead of a key file")
 
     host: str = "127.0.0.1"
     http_port: int = Field(8000, ge=0, le=65535)
@@ -31,6 +35,8 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{self.home / 'registry.db'}"
         if not self.artifacts_url:
             self.artifacts_url = str(self.home / "artifacts")
+        if self.master_key_file is None and not self.master_key:
+            self.master_key_file = self.home / "keys" / "master.key"  # beside, never inside, the artifacts
         if not self.user:
             import getpass
 
@@ -45,6 +51,8 @@ class Settings(BaseSettings):
         out = self.model_dump(mode="json")
         if out.get("api_key"):
             out["api_key"] = "***"
+        if out.get("master_key"):
+            out["master_key"] = "***"
         from sqlalchemy.engine import make_url
 
         out["database_url"] = make_url(self.database_url).render_as_string(hide_password=True)

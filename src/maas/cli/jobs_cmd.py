@@ -19,9 +19,7 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts."
 
 
 def _store():  # type: ignore[no-untyped-def]
-    from maas.jobs import JobStore
-
-    return JobStore(state.registry().store)
+    return state.registry().job_store()
 
 
 def wait_for(job_id: str, timeout_s: float | None = None):  # type: ignore[no-untyped-def]
@@ -104,14 +102,13 @@ def submit(kind: str, params: Annotated[str, typer.Option(help="Job parameters a
     """Queue a job for a running `maas serve` (kinds: evaluate, optimize, train)."""
     from maas.jobs.handlers import handlers
     from maas.jobs.runner import JobRunner
-    from maas.jobs.store import JobStore
 
     try:
         body = json.loads(params)
     except json.JSONDecodeError as exc:
         raise InvalidArgument(f"--params is not JSON: {exc}") from None
     reg = state.registry()
-    runner = JobRunner(JobStore(reg.store), handlers(reg), created_by=reg.settings.user)  # validates, never runs
+    runner = JobRunner(reg.job_store(), handlers(reg), created_by=reg.settings.user)  # validates, never runs
     job = runner.submit(kind, body)
     if wait:
         job = wait_for(job.id)

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from maas import __version__
 from maas.cli.common import console, handle_errors, print_json, set_home, state
+from maas.cli.encryption_cmd import encryption_app
 
 app = typer.Typer(
     name="maas", help="maas: register, convert, optimize and serve models.", no_args_is_help=True,
@@ -22,6 +23,7 @@ alias_app = typer.Typer(help="Aliases (production, staging, …) pointing at ver
 app.add_typer(models_app, name="models")
 app.add_typer(versions_app, name="versions")
 app.add_typer(alias_app, name="alias")
+app.add_typer(encryption_app, name="encryption")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 

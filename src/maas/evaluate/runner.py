@@ -25,10 +25,10 @@ _CAST = {"FP32": np.float32, "FP16": np.float16, "FP64": np.float64, "INT64": np
          "UINT8": np.uint8}
 
 
-def _open_runtime(path: str | os.PathLike[str]) -> Any:
+def _open_runtime(model: bytes | str | os.PathLike[str]) -> Any:
     from maas.serving.runtime import OnnxRuntimeBackend
 
-    return OnnxRuntimeBackend(path)
+    return OnnxRuntimeBackend(model)
 
 
 def _preprocessor(steps: Any) -> Any:
@@ -43,7 +43,7 @@ class Runner:
 
     def __init__(self, registry: Any, version: Any) -> None:
         self.version = version
-        self.runtime = _open_runtime(registry.artifact_path(version))
+        self.runtime = _open_runtime(registry.read_artifact(version))
         if len(self.runtime.inputs) != 1:
             raise FailedPrecondition(
                 f"{version.ref} has {len(self.runtime.inputs)} inputs; evaluation supports single-input models"

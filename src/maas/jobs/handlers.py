@@ -3,8 +3,6 @@ limited to built-ins and files under $MAAS_HOME/data, so a job can never read ar
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -55,13 +53,8 @@ def handlers(registry: Registry) -> dict[str, Handler]:
         options = {k: params[k] for k in ("format", "description", "tags", "aliases", "labels", "trust",
                                           "allow_mismatch", "max_batch_size") if k in params}
         ctx.progress(0.05, "converting")
-        tmp = Path(tempfile.mkdtemp(prefix="maas-job-"))
-        try:
-            path = tmp / f"model{ext}"
-            shutil.copyfile(registry.artifacts.local_path(sha), path)
+        with registry.staged_input(sha, f"model{ext}") as path:  # a private in-memory folder, removed after
             version = formats.import_file(registry, path, name=_str(params, "name"), **options)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
         ctx.log(f"registered {version.ref}")
         return {"version": version.to_dict()}
 

@@ -67,12 +67,12 @@ class JobRunner:
         self._lock = threading.Lock()
         self._dispatcher: threading.Thread | None = None
 
-    def submit(self, kind: str, params: dict[str, Any]) -> Job:
+    def submit(self, kind: str, params: dict[str, Any], input_blob: str | None = None) -> Job:
         if kind not in self.handlers:
             raise InvalidArgument(f"unknown job kind {kind[:40]!r}; expected one of {sorted(self.handlers)}")
         if not isinstance(params, dict):
             raise InvalidArgument("job params must be an object")
-        job = self.store.submit(kind, params, self.created_by)
+        job = self.store.submit(kind, params, self.created_by, input_blob=input_blob)
         self._wake.set()
         return job
 

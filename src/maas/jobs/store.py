@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from maas.errors import FailedPrecondition, InvalidArgument, NotFound
 from maas.jobs.entities import Job, JobState
 from maas.registry.orm import JobRow
+from maas.registry.sealed_records import RecordSealer
 from maas.registry.store import SqlModelStore
 
 LOG_LIMIT = 64 * 1024  # bytes of log kept per job: the tail is what people read
@@ -25,10 +26,11 @@ def _aware(dt: datetime | None) -> datetime | None:
     return dt.replace(tzinfo=UTC) if dt is not None and dt.tzinfo is None else dt
 
 
-def _job(r: JobRow) -> Job:
+def _job(r: JobRow, sealer: RecordSealer) -> Job:
     return Job(
-        id=r.id, kind=r.kind, state=JobState(r.state), params=dict(r.params), progress=r.progress,
-        message=r.message, log=r.log, result=r.result, error=r.error, cancel_requested=r.cancel_requested,
+        id=r.id, kind=r.kind, state=JobState(r.state), params=dict(sealer.open(r.params) or {}),
+        progress=r.progress, message=r.message, log=r.log, result=sealer.open(r.result), error=r.error,
+        cancel_requested=r.cancel_requested,
         created_at=_aware(r.created_at), started_at=_aware(r.started_at), finished_at=_aware(r.finished_at),
         created_by=r.created_by,
     )
@@ -41,12 +43,15 @@ def check_job_id(job_id: str) -> str:
 
 
 class JobStore:
-    def __init__(self, store: SqlModelStore) -> None:
+    def __init__(self, store: SqlModelStore, sealer: RecordSealer | None = None) -> None:
         self.store = store
+        self.sealer = sealer or RecordSealer(None)  # seals params and results when the home is encrypted
 
-    def submit(self, kind: str, params: dict[str, object], created_by: str = "") -> Job:
-        row = JobRow(id=uuid.uuid4().hex, kind=kind, state=JobState.QUEUED.value, params=params,
-                     created_by=created_by, progress=0.0, message="queued", log="", cancel_requested=False)
+    def submit(self, kind: str, params: dict[str, object], created_by: str = "", input_blob: str | None = None) -> Job:
+        """Queue a job; `input_blob` names a staged upload it reads, which `gc` keeps until the job ends."""
+        row = JobRow(id=uuid.uuid4().hex, kind=kind, state=JobState.QUEUED.value, params=self.sealer.seal(params),
+                     created_by=created_by, progress=0.0, message="queued", log="", cancel_requested=False,
+                     input_blob=input_blob)
         with self.store.writing(bump=False) as s:
             s.add(row)
         return self.get(row.id)
@@ -56,14 +61,14 @@ class JobStore:
             row = s.get(JobRow, check_job_id(job_id))
             if row is None:
                 raise NotFound(f"job {job_id} not found")
-            return _job(row)
+            return _job(row, self.sealer)
 
     def list(self, state: JobState | None = None, limit: int = 100) -> list[Job]:
         q = select(JobRow).order_by(JobRow.created_at.desc()).limit(max(1, min(limit, 1000)))
         if state is not None:
             q = q.where(JobRow.state == state.value)
         with self.store.reading() as s:
-            return [_job(r) for r in s.scalars(q)]
+            return [_job(r, self.sealer) for r in s.scalars(q)]
 
     def claim_next(self, kinds: set[str]) -> Job | None:
         """Move the oldest queued job of a known kind to `running`; None if there is none."""
@@ -105,7 +110,7 @@ class JobStore:
             if row is None:
                 return
             row.state = state.value
-            row.result = result
+            row.result = self.sealer.seal(result)
             row.error = error
             row.finished_at = _now()
             row.message = {JobState.SUCCEEDED: "done", JobState.CANCELLED: "cancelled"}.get(state, "failed")

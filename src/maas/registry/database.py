@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.pool import StaticPool
 
 from maas.errors import InvalidArgument
 
@@ -25,7 +26,10 @@ def make_engine(url: str) -> Engine:
         db = parsed.database
         if db and db != ":memory:":
             Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, connect_args={"timeout": 60, "check_same_thread": False})
+        if not db or db == ":memory:":  # one shared connection, or every checkout would see a new database
+            engine = create_engine(parsed, connect_args={"check_same_thread": False}, poolclass=StaticPool)
+        else:
+            engine = create_engine(parsed, connect_args={"timeout": 60, "check_same_thread": False})
         _tune_sqlite(engine)
         return engine
     return create_engine(parsed, pool_pre_ping=True)

@@ -107,3 +107,5 @@ class JobRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_by: Mapped[str] = mapped_column(String(128), default="")
+    # The blob a queued job will read (an upload staged for import); `gc` keeps it while the job is pending.
+    input_blob: Mapped[str | None] = mapped_column(String(64), nullable=True)

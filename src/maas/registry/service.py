@@ -7,18 +7,24 @@ leaves only unreferenced blobs or temp files, which `gc` removes; it can never l
 
 from __future__ import annotations
 
+import io
 import os
+import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from maas.config import Settings
-from maas.errors import FailedPrecondition, InvalidArgument
-from maas.registry.artifacts import ArtifactStore
+from maas.errors import FailedPrecondition, InvalidArgument, MaasError
+from maas.registry import encryption, plaintext_dir
+from maas.registry.blob_encrypted import EncryptedBlobStore
+from maas.registry.blobs import BlobStore
 from maas.registry.entities import Artifact, GcReport, Lineage, Model, ModelVersion, State
-from maas.registry.store import SqlModelStore
+from maas.registry.metadata import MetadataStore, open_metadata_store
+from maas.registry.sealed_records import RecordSealer
 from maas.types import ModelRef, Signature, check_alias, check_name, check_tags
 
 ROLE_RE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-")
@@ -38,11 +44,21 @@ def as_ref(ref: str | ModelRef) -> ModelRef:
 class Registry:
     """Models, numbered immutable versions, aliases, tags, lineage and their verified artifacts."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, *, metadata: MetadataStore | None = None,
+        blobs: BlobStore | None = None,
+    ) -> None:
+        """Stores default to those the settings' URLs name (artifacts sealed when the home is encrypted)."""
         self.settings = settings or Settings()
         self.settings.home.mkdir(parents=True, exist_ok=True)
-        self.store = SqlModelStore(self.settings.database_url)
-        self.artifacts = ArtifactStore(self.settings.artifacts_url, cache_dir=self.settings.home / "cache")
+        self.store: MetadataStore = metadata or open_metadata_store(self.settings.database_url)
+        try:
+            self.artifacts: BlobStore = blobs or encryption.open_artifacts(self.settings)
+            if isinstance(self.artifacts, EncryptedBlobStore):
+                plaintext_dir.clean_stale()  # decrypted files left by processes that died
+        except BaseException:
+            self.store.close()
+            raise
 
     @classmethod
     def open(cls, home: str | os.PathLike[str] | None = None, **overrides: Any) -> Registry:
@@ -52,6 +68,7 @@ class Registry:
         return cls(Settings(**overrides))
 
     def close(self) -> None:
+        self.artifacts.close()
         self.store.close()
 
     def __enter__(self) -> Registry:
@@ -104,9 +121,7 @@ class Registry:
         stored: list[Artifact] = []
         for role, src in files.items():
             _check_role(role)
-            sha, size = (
-                self.artifacts.put_bytes(src) if isinstance(src, bytes) else self.artifacts.put_file(src)
-            )
+            sha, size = self._put(src)
             self.artifacts.verify(sha)
             stored.append(Artifact(role, sha, size))
         number = self.store.insert_version(
@@ -158,16 +173,83 @@ class Registry:
         self.store.remove_alias(check_name(name), check_alias(alias))
 
     # --- artifacts -------------------------------------------------------------------------------------
+    def _put(self, src: str | os.PathLike[str] | bytes) -> tuple[str, int]:
+        if isinstance(src, bytes):
+            return self.artifacts.put_stream(io.BytesIO(src))
+        with open(src, "rb") as f:
+            return self.artifacts.put_stream(f)
+
     def artifact_path(self, version: ModelVersion, role: str = MODEL_ROLE) -> Path:
-        """A local, digest-verified path to one of the version's files."""
-        return self.artifacts.local_path(version.artifact(role).sha256)
+        """A local, digest-verified path to one of the version's files (for readers that need a file; an
+        encrypted home decrypts it into a private memory-backed folder, so prefer `read_artifact`)."""
+        return self._named(version, lambda: self.artifacts.open_path(version.artifact(role).sha256))
 
     def read_artifact(self, version: ModelVersion, role: str = MODEL_ROLE) -> bytes:
-        return self.artifacts.read_bytes(version.artifact(role).sha256)
+        """The verified content of one of the version's files, in memory."""
+        return self._named(version, lambda: self.artifacts.open_bytes(version.artifact(role).sha256))
 
     def verify(self, version: ModelVersion) -> None:
         for a in version.artifacts:
-            self.artifacts.verify(a.sha256)
+            self._named(version, lambda a=a: self.artifacts.verify(a.sha256))  # type: ignore[misc]
+
+    def _named(self, version: ModelVersion, read: Callable[[], Any]) -> Any:
+        """Run a read; a failure (tampered blob, wrong or missing key) names the version it concerns."""
+        try:
+            return read()
+        except MaasError as exc:
+            exc.message = f"{version.ref}: {exc.message}"
+            exc.args = (exc.message,)
+            raise
+
+    # --- staged inputs (uploads waiting for a background job) -------------------------------------------
+    def stage_input(self, path: str | os.PathLike[str]) -> str:
+        """Keep an upload as a blob (sealed like any artifact) until a job reads it; returns its id.
+
+        Pass the id as the job's `input_blob`, so `gc` keeps it while the job is queued or running."""
+        return self._put(path)[0]
+
+    @contextmanager
+    def staged_input(self, blob: str, filename: str) -> Iterator[Path]:
+        """The staged upload as a file named `filename` in a private folder, removed afterwards."""
+        private = plaintext_dir.PlaintextDir()
+        try:
+            path = private.path_for(Path(filename).name)
+            with open(path, "wb") as out:
+                if isinstance(self.artifacts, EncryptedBlobStore):
+                    for chunk in self.artifacts.iter_plaintext(blob):
+                        out.write(chunk)
+                else:
+                    shutil.copyfile(self.artifacts.open_path(blob), path)
+            yield path
+        finally:
+            private.close()
+
+    def job_store(self) -> Any:
+        """The jobs kept in this registry's database (parameters and results sealed when encrypted)."""
+        from maas.jobs.store import JobStore
+        from maas.registry.store import SqlModelStore
+
+        if not isinstance(self.store, SqlModelStore):
+            raise FailedPrecondition("jobs are kept in a SQL metadata store; this registry has another kind")
+        keys = self.artifacts.keys if isinstance(self.artifacts, EncryptedBlobStore) else None
+        return JobStore(self.store, RecordSealer(keys))
+
+    # --- encryption at rest -----------------------------------------------------------------------------
+    @property
+    def encrypted(self) -> bool:
+        return isinstance(self.artifacts, EncryptedBlobStore)
+
+    def encryption_status(self) -> encryption.EncryptionStatus:
+        return encryption.status(self.settings, self.artifacts)
+
+    def enable_encryption(self, progress: encryption.Progress | None = None) -> int:
+        """Seal every plaintext blob (resumable); new blobs are sealed from now on. Returns how many."""
+        self.artifacts, sealed = encryption.enable(self.settings, self.artifacts, progress)
+        return sealed
+
+    def rotate_master_key(self, progress: encryption.Progress | None = None) -> tuple[str, int, list[str]]:
+        """New master key; every data key re-wrapped under it (data untouched); old keys retired."""
+        return encryption.rotate(self.artifacts, progress)
 
     def revision(self) -> int:
         """A counter that changes on every registry write (for servers that follow changes)."""
@@ -187,10 +269,10 @@ class Registry:
                 self.artifacts.delete_temp(path)
                 temps += 1
                 freed += size
-        referenced = self.store.referenced_blobs()
-        for sha, size, mtime in list(self.artifacts.iter_blobs()):
-            if sha not in referenced and mtime <= cutoff:
-                self.artifacts.delete(sha)
+        referenced = self.store.referenced_blobs()  # versions' blobs and the inputs of unfinished jobs
+        for info in list(self.artifacts.iter_blobs()):
+            if info.sha256 not in referenced and info.mtime <= cutoff:
+                self.artifacts.delete(info.sha256)
                 blobs += 1
-                freed += size
+                freed += info.size
         return GcReport(blobs, temps, pending, freed)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from maas.errors import FailedPrecondition, NotFound
 from maas.registry.database import make_engine, migrate
 from maas.registry.entities import Artifact, Lineage, Model, ModelVersion, State
-from maas.registry.orm import AliasRow, ArtifactRow, ModelRow, RevisionRow, VersionRow
+from maas.registry.orm import AliasRow, ArtifactRow, JobRow, ModelRow, RevisionRow, VersionRow
 from maas.types import ModelRef, Signature
 
 VISIBLE = (State.READY.value, State.ARCHIVED.value)
@@ -196,8 +196,12 @@ class SqlModelStore:
 
     # --- housekeeping ----------------------------------------------------------------------------------
     def referenced_blobs(self) -> set[str]:
+        """Blobs of every version, and the staged inputs of jobs that have not finished."""
         with self.reading() as s:
-            return set(s.scalars(select(ArtifactRow.sha256).distinct()))
+            blobs = set(s.scalars(select(ArtifactRow.sha256).distinct()))
+            blobs.update(s.scalars(select(JobRow.input_blob).where(
+                JobRow.input_blob.is_not(None), JobRow.state.in_(("queued", "running")))))
+            return {b for b in blobs if b}
 
     def delete_stale_pending(self, older_than: timedelta) -> int:
         cutoff = datetime.now(UTC) - older_than

@@ -16,7 +16,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from maas import __version__
 from maas.config import Settings
-from maas.jobs import JobRunner, JobStore
+from maas.jobs import JobRunner
 from maas.jobs.handlers import handlers as job_handlers
 from maas.registry import Registry
 from maas.server import control, errors, jobs_api, rest_v1, rest_v2
@@ -56,7 +56,7 @@ def create_app(
     grpc: bool = True, shutdown_grace_s: float = 10.0,
 ) -> FastAPI:
     """`dataplane` is a started-on-lifespan `ServingDataPlane`; gRPC is served beside HTTP when `grpc`."""
-    jobs = JobRunner(JobStore(registry.store), job_handlers(registry), max_concurrent=settings.max_jobs,
+    jobs = JobRunner(registry.job_store(), job_handlers(registry), max_concurrent=settings.max_jobs,
                      created_by=settings.user)
 
     @asynccontextmanager

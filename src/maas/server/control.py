@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -75,13 +74,13 @@ def router(registry: Registry, settings: Settings, jobs: JobRunner | None = None
                 raise InvalidArgument("the upload has no file part named 'file'")
             kwargs = _import_options(up, tmp)
             if background and jobs is not None:
-                sha, _ = await run_in_threadpool(registry.artifacts.put_file, up.files["file"])
+                sha = await run_in_threadpool(registry.stage_input, up.files["file"])
                 params = {"blob": sha, "extension": up.files["file"].suffix if up.files["file"].suffix else "",
                           "name": name, **{k: v for k, v in kwargs.items() if k != "aliases"},
                           "aliases": list(kwargs.get("aliases", ()))}
                 if up.files["file"].name.endswith(".tar.gz"):
                     params["extension"] = ".tar.gz"
-                job = await run_in_threadpool(jobs.submit, "import", params)
+                job = await run_in_threadpool(jobs.submit, "import", params, sha)
                 response.status_code = 202
                 return job.to_dict()
             version = await run_in_threadpool(_import, registry, up.files["file"], name, kwargs)
@@ -98,10 +97,11 @@ def router(registry: Registry, settings: Settings, jobs: JobRunner | None = None
         return registry.tag(ref, body.tags, body.remove).to_dict()
 
     @r.get("/versions/{ref:path}/artifacts/{role}")
-    def download(ref: str, role: str) -> FileResponse:
+    def download(ref: str, role: str) -> Response:
         v = registry.get(ref)
-        path = registry.artifact_path(v, v.artifact(role).role)
-        return FileResponse(path, media_type="application/octet-stream", filename=f"{v.model}-{v.version}-{role}")
+        data = registry.read_artifact(v, v.artifact(role).role)  # verified plaintext, never written to disk
+        return Response(data, media_type="application/octet-stream",
+                        headers={"Content-Disposition": f'attachment; filename="{v.model}-{v.version}-{role}"'})
 
     @r.get("/versions/{ref:path}")
     def get_version(ref: str) -> dict[str, Any]:

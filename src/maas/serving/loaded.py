@@ -6,7 +6,6 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from pathlib import Path
 
 from maas.errors import InvalidArgument
 from maas.registry import ModelVersion, Registry
@@ -18,11 +17,13 @@ from maas.types import TensorSpec
 
 log = logging.getLogger(__name__)
 
-RuntimeFactory = Callable[[Path, int, bool], Runtime]
+# (verified model bytes, intra-op threads, use CUDA) -> a runtime. Sessions are built from bytes, so the
+# plaintext of an encrypted model exists only in memory.
+RuntimeFactory = Callable[[bytes, int, bool], Runtime]
 
 
-def onnxruntime_factory(path: Path, intra_op_threads: int, use_cuda: bool) -> Runtime:
-    return OnnxRuntimeBackend(path, intra_op_threads=intra_op_threads, use_cuda=use_cuda)
+def onnxruntime_factory(model: bytes, intra_op_threads: int, use_cuda: bool) -> Runtime:
+    return OnnxRuntimeBackend(model, intra_op_threads=intra_op_threads, use_cuda=use_cuda)
 
 
 @dataclass(frozen=True)
@@ -45,10 +46,10 @@ def build_parts(
     registry: Registry, version: ModelVersion, options: ServingOptions, factory: RuntimeFactory
 ) -> VersionParts:
     """Blocking: verify the artifact, open `instances` sessions and derive the client-facing signature."""
-    path = registry.artifact_path(version)  # digest-verified local copy
+    model = registry.read_artifact(version)  # digest-verified (and decrypted) in memory
     config = version.config or {}
     labels = tuple(str(label) for label in config.get("labels") or ())
-    first = factory(path, 1, options.use_cuda)
+    first = factory(model, 1, options.use_cuda)
     try:
         model_inputs, model_outputs = first.inputs, first.outputs
         if not model_inputs or not model_outputs:
@@ -70,7 +71,7 @@ def build_parts(
             first.close()
             runtimes = []
         while len(runtimes) < policy.instances:
-            runtimes.append(factory(path, policy.intra_op_threads, options.use_cuda))
+            runtimes.append(factory(model, policy.intra_op_threads, options.use_cuda))
     except BaseException:
         first.close()
         raise

@@ -57,10 +57,10 @@ def _spec(arg: Any) -> TensorSpec:
 
 
 class OnnxRuntimeBackend:
-    """An onnxruntime InferenceSession on a local, already digest-verified file."""
+    """An onnxruntime InferenceSession on already digest-verified model bytes (or a local file)."""
 
     def __init__(
-        self, path: str | os.PathLike[str], *, intra_op_threads: int = 1, use_cuda: bool = False
+        self, model: bytes | str | os.PathLike[str], *, intra_op_threads: int = 1, use_cuda: bool = False
     ) -> None:
         import onnxruntime as ort
 
@@ -74,7 +74,8 @@ class OnnxRuntimeBackend:
         elif use_cuda:
             log.warning("CUDA was asked for but onnxruntime has no CUDA provider; using the CPU")
         try:
-            self._session = ort.InferenceSession(os.fspath(path), sess_options=opts, providers=providers)
+            source = model if isinstance(model, bytes) else os.fspath(model)
+            self._session = ort.InferenceSession(source, sess_options=opts, providers=providers)
         except Exception as exc:  # onnxruntime raises its own types for bad files
             raise InvalidArgument(f"onnxruntime cannot load the model: {exc}") from exc
         self._inputs = tuple(_spec(a) for a in self._session.get_inputs())

@@ -65,7 +65,7 @@ def test_kill_during_writes_leaves_registry_consistent(home: Path, database_url:
         report = reg.gc(grace=timedelta(0))
         assert list(reg.artifacts.iter_temp()) == []
         referenced = {a.sha256 for v in versions for a in v.artifacts}
-        assert {sha for sha, _, _ in reg.artifacts.iter_blobs()} == referenced
+        assert {b.sha256 for b in reg.artifacts.iter_blobs()} == referenced
         assert report.removed_blobs + report.removed_temp_files >= 0
 
         nxt = reg.publish("victim", {"model.onnx": b"after the crash"})

@@ -143,8 +143,11 @@ def test_identical_blobs_are_stored_once(registry: Registry) -> None:
 
 def test_corruption_is_detected_on_read(registry: Registry) -> None:
     v = registry.publish("m", {"model.onnx": b"good bytes"})
-    path = registry.artifact_path(v)
-    path.write_bytes(b"evil bytes")
+    sha = v.artifact("model.onnx").sha256
+    stored = registry.settings.home / "artifacts" / "sha256" / sha[:2] / sha[2:]
+    data = bytearray(stored.read_bytes())
+    data[-1] ^= 1
+    stored.write_bytes(bytes(data))
     with pytest.raises(IntegrityError):
         registry.artifact_path(v)
     with pytest.raises(IntegrityError):

@@ -1,0 +1,23 @@
+"""Jobs name their staged input blob, so `gc` keeps the upload of a queued or running job.
+
+Revision ID: 0003_store
+Revises: 0002
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003_store"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("jobs") as batch:
+        batch.add_column(sa.Column("input_blob", sa.String(64), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("jobs") as batch:
+        batch.drop_column("input_blob")
