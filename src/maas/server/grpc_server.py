@@ -17,7 +17,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from maas.config import Settings
-from maas.errors import InvalidArgument, MaasError
+from maas.errors import InvalidArgument, MaasError, NotFound
 from maas.protocol import grpc_codec
 from maas.protocol.grpc_gen import inference_pb2 as pb
 from maas.server.access import log_access, request_id
@@ -89,6 +89,12 @@ class InferenceServicer:
         await self.dp.unload(req.model_name)
         return pb.RepositoryModelUnloadResponse()
 
+    async def ModelStatistics(self, req: pb.ModelStatisticsRequest) -> pb.ModelStatisticsResponse:
+        stats = getattr(self.dp, "model_statistics", None)
+        if stats is None:
+            raise NotFound("statistics are not available on this server")
+        return grpc_codec.encode_statistics(await stats(req.name, req.version or None))
+
 
 # method -> request message class; the response class is what the servicer returns.
 _METHODS: dict[str, type[Any]] = {
@@ -102,6 +108,7 @@ _METHODS: dict[str, type[Any]] = {
     "RepositoryIndex": pb.RepositoryIndexRequest,
     "RepositoryModelLoad": pb.RepositoryModelLoadRequest,
     "RepositoryModelUnload": pb.RepositoryModelUnloadRequest,
+    "ModelStatistics": pb.ModelStatisticsRequest,
 }
 
 

@@ -43,7 +43,7 @@ class BatchObserver(Protocol):
 
     def queue_depth(self, depth: int) -> None: ...
     def queued(self, seconds: float) -> None: ...
-    def computed(self, rows: int, seconds: float) -> None: ...
+    def computed(self, rows: int, seconds: float, requests: int = 1) -> None: ...
 
 
 class _NoObserver:
@@ -53,7 +53,7 @@ class _NoObserver:
     def queued(self, seconds: float) -> None:
         pass
 
-    def computed(self, rows: int, seconds: float) -> None:
+    def computed(self, rows: int, seconds: float, requests: int = 1) -> None:
         pass
 
 
@@ -283,7 +283,7 @@ class Batcher:
                         p.future.set_exception(Internal(f"batch execution failed: {exc}"))
                 return
             for result in results:
-                self._observer.computed(result.rows, result.seconds)
+                self._observer.computed(result.rows, result.seconds, len(result.members))
                 for position, member in enumerate(result.members):
                     future = batch[member].future
                     if future.done():
