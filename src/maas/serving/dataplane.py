@@ -95,6 +95,9 @@ class ServingDataPlane:
         except TimeoutError:
             log.warning("%d requests still in flight after %.1f s; failing them", self._in_flight, grace_s)
         await self.repository.stop(max(0.0, deadline - time.monotonic()))
+        close = getattr(self.predictions, "close", None)
+        if close is not None:
+            await asyncio.to_thread(close)  # writes what is still queued
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._stopped = True
 
