@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     prediction_log_queue: int = Field(10_000, ge=1, description="Sampled requests queued for the log writer at most")
     drift_refresh_s: float = Field(300.0, gt=0, description="How often the drift gauges in /metrics are recomputed")
     drift_window: str = Field("1h", description="The logged window the drift gauges judge (e.g. 30m, 1h, 1d)")
+    tracing: bool = Field(False, description="OpenTelemetry spans over OTLP (also on with the OTEL_* variables)")
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

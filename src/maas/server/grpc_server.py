@@ -35,6 +35,7 @@ class InferenceServicer:
 
     def __init__(self, dataplane: DataPlane) -> None:
         self.dp = dataplane
+        self.tracer = getattr(dataplane, "tracer", None)  # OpenTelemetry, when on (maas.monitor.tracing)
 
     async def ServerLive(self, req: pb.ServerLiveRequest) -> pb.ServerLiveResponse:
         return pb.ServerLiveResponse(live=self.dp.live())
@@ -61,10 +62,28 @@ class InferenceServicer:
         )
 
     async def ModelInfer(self, req: pb.ModelInferRequest, request_id: str = "") -> pb.ModelInferResponse:
+        if self.tracer is not None:
+            return await self._traced_infer(req, request_id)
         request = grpc_codec.decode_request(req)
         request.request_id = request_id or request.request_id
         response = await self.dp.infer(request)
         return grpc_codec.encode_response(response, request)
+
+    async def _traced_infer(self, req: pb.ModelInferRequest, request_id: str) -> pb.ModelInferResponse:
+        trace = self.tracer.begin(request_id, "grpc")  # type: ignore[union-attr]
+        try:
+            request = grpc_codec.decode_request(req)
+            request.request_id = request_id or request.request_id
+            trace.decoded = time.monotonic()
+            response = await self.dp.infer(request)
+            encoded = grpc_codec.encode_response(response, request)
+            trace.encoded = time.monotonic()
+            return encoded
+        except MaasError as exc:
+            trace.error = exc.code.value.lower()
+            raise
+        finally:
+            self.tracer.finish(trace)  # type: ignore[union-attr]
 
     async def ModelConfig(self, req: pb.ModelConfigRequest) -> pb.ModelConfigResponse:
         config = await self.dp.model_config(req.name, req.version or None)

@@ -66,6 +66,9 @@ def build_server(
     options = ServingOptions(models=tuple(models) if models else None, overrides=parse_overrides(overrides or []))
     dataplane = ServingDataPlane(registry, options)
     dataplane.predictions = prediction_log(settings, dataplane.metrics.registry)
+    from maas.monitor.tracing import tracer_from_environment
+
+    dataplane.tracer = tracer_from_environment(settings.tracing)
     app = create_app(settings, registry, dataplane, models=models)
     config = uvicorn.Config(
         app, host=settings.host, port=settings.http_port, log_level="info", access_log=False,

@@ -66,6 +66,7 @@ class ServingDataPlane:
     ) -> None:
         self.registry = registry
         self.predictions = predictions  # sampled prediction logs (versions with log_sample_rate > 0)
+        self.tracer: Any = None  # a maas.monitor.tracing.Tracer when OpenTelemetry is on
         self.options = options or ServingOptions()
         self.metrics = ServingMetrics()
         self._executor = ThreadPoolExecutor(self.options.inference_threads, thread_name_prefix="maas-infer")
@@ -254,6 +255,8 @@ class ServingDataPlane:
         remaining = deadline - queued_at
         if remaining <= 0:
             raise DeadlineExceeded(f"{loaded.parts.version.ref}: the request timed out before it was queued")
+        if self.tracer is not None:
+            loaded.batcher.traced = True
         outputs = await loaded.batcher.submit(arrays, remaining)
         computed_at = time.monotonic()
         if parts.postprocess:
@@ -269,6 +272,8 @@ class ServingDataPlane:
         finished = time.monotonic()
         if loaded.stats is not None:
             loaded.stats.processed(queued_at - started, finished - computed_at)
+        if self.tracer is not None:
+            _note_trace(loaded, finished)
         rate = parts.log_sample_rate
         if rate and self.predictions is not None and (rate >= 1.0 or random.random() < rate):
             self.predictions.offer(
@@ -302,6 +307,20 @@ class ServingDataPlane:
     def _check_accepting(self) -> None:
         if not self._accepting:
             raise Unavailable("the server is not accepting requests (starting or shutting down)")
+
+
+def _note_trace(loaded: LoadedVersion, finished: float) -> None:
+    """Copy the core's stages of this request into its trace (the transport emits the spans)."""
+    from maas.monitor import tracing
+    from maas.serving.batcher import last_pending
+
+    trace, pending = tracing.current(), last_pending.get()
+    if trace is None:
+        return
+    trace.model, trace.version, trace.answered = loaded.name, str(loaded.number), finished
+    if pending is not None:
+        trace.enqueued, trace.dispatched, trace.batch_done = pending.enqueued, pending.dispatched, pending.done
+        trace.compute_s, trace.batch_rows, trace.rows = pending.compute_s, pending.batch_rows, pending.rows
 
 
 def _config_type(datatype: str) -> str:
