@@ -8,7 +8,7 @@ from typing import Protocol
 import numpy as np
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # built per sampled request on the event loop: no frozen-dataclass __init__ cost
 class PredictionRecord:
     model: str
     version: int

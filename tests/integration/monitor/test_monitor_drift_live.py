@@ -142,3 +142,24 @@ def test_bad_requests_get_clear_answers(live):
         assert reg.get_reference("quiet")[0]["rows"] == 1  # nothing written by the failed attempt
     r = client.get("/api/v1/models/quiet/drift", params={"since": "1h"})
     assert r.status_code == 404 and "no logged requests" in r.json()["error"]
+
+
+def test_cli_bad_input_is_one_line_and_writes_nothing(live, tmp_path):
+    _, _, settings = live
+    env = {**os.environ, "MAAS_HOME": str(settings.home), "PYTHONPATH": os.pathsep.join(sys.path)}
+    wrong = tmp_path / "wrong.npy"
+    np.save(wrong, np.zeros((10, 3), dtype=np.float32))
+    before = Registry(settings).get_reference("linear")
+    cases = [
+        (["monitor", "reference", "linear", "--data", str(wrong)], "do not fit"),
+        (["monitor", "reference", "nosuch", "--data", str(wrong)], "not found"),
+        (["monitor", "drift", "linear", "--since", "forever"], "invalid window"),
+        (["monitor", "drift", "linear", "--version", "9"], "not found"),
+    ]
+    for args, message in cases:
+        out = subprocess.run([sys.executable, "-m", "maas.cli", *args], capture_output=True, text=True, env=env,
+                             timeout=120)
+        assert out.returncode != 0, args
+        assert out.stderr.startswith("error:") and message in out.stderr and "Traceback" not in out.stderr, args
+    with Registry(settings) as reg:
+        assert reg.get_reference("linear") == before
