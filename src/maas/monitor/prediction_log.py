@@ -112,10 +112,13 @@ class PredictionLog:
         batch: list[PredictionRecord] = []
         while self._queue:
             batch.append(self._queue.popleft())
-        groups: dict[str, list[PredictionRecord]] = {}
+        by_hour: dict[tuple[str, int, int], list[PredictionRecord]] = {}
         for r in batch:
-            hour = datetime.fromtimestamp(r.time, UTC)
-            groups.setdefault(partition(r.model, r.version, hour), []).append(r)
+            by_hour.setdefault((r.model, r.version, int(r.time // 3600)), []).append(r)
+        groups = {
+            partition(model, version, datetime.fromtimestamp(hour * 3600, UTC)): records
+            for (model, version, hour), records in by_hour.items()
+        }
         for part, records in groups.items():
             table = self._table(records)
             buffer = io.BytesIO()
@@ -135,7 +138,7 @@ class PredictionLog:
 
         groups: dict[tuple[Any, ...], list[PredictionRecord]] = {}
         for r in records:
-            key = tuple((k, v.shape[1:], v.dtype.str) for k, v in (*r.inputs.items(), *r.outputs.items()))
+            key = (*(v.shape[1:] for v in r.inputs.values()), *(v.shape[1:] for v in r.outputs.values()))
             groups.setdefault(key, []).append(r)
         tables = [self._group_table(group, pa) for group in groups.values()]
         return tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
@@ -147,6 +150,7 @@ class PredictionLog:
         outputs = {k: np.concatenate([r.outputs[k] for r in records]) for k in first.outputs}
         rows = np.array([len(r.inputs[names[0]]) if names else 0 for r in records])
         total = int(rows.sum())
+        shapes = json.dumps({k: [-1, *v.shape[1:]] for k, v in first.inputs.items()})
 
         def per_row(values: list[Any]) -> np.ndarray:
             return np.repeat(np.asarray(values), rows)
@@ -159,9 +163,9 @@ class PredictionLog:
             "arm": pa.array(per_row([r.arm for r in records]), pa.string()),
             "request_id": pa.array(per_row([r.request_id for r in records]), pa.string()),
             "latency_ms": per_row([r.latency_s * 1000 for r in records]).astype(np.float64),
-            "row": np.concatenate([np.arange(n) for n in rows]) if total else np.zeros(0, np.int64),
-            "shapes": pa.array(per_row([json.dumps({k: list(v.shape) for k, v in r.inputs.items()})
-                                        for r in records]), pa.string()),
+            "row": np.arange(total) - np.repeat(np.cumsum(rows) - rows, rows),
+            # the group shares every dimension but the batch one (-1 here)
+            "shapes": pa.array(np.repeat(shapes, total), pa.string()),
         }
         for k, v in input_features(inputs).items():
             data[f"in.{k}"] = v
