@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(2 * 1024**3, gt=0, description="Largest model file accepted by upload")
     max_request_bytes: int = Field(64 * 1024**2, gt=0, description="Largest inference request body")
     max_jobs: int = Field(1, ge=1, le=64, description="Background jobs (train, optimize…) run at once")
+    prediction_log_url: str = Field("", description="fsspec URL of the prediction logs; default $MAAS_HOME/predictions")
+    prediction_log_retention_hours: float = Field(24 * 7, gt=0, description="Older prediction logs are deleted")
+    prediction_log_queue: int = Field(10_000, ge=1, description="Sampled requests queued for the log writer at most")
+    drift_refresh_s: float = Field(300.0, gt=0, description="How often the drift gauges in /metrics are recomputed")
+    drift_window: str = Field("1h", description="The logged window the drift gauges judge (e.g. 30m, 1h, 1d)")
+    tracing: bool = Field(False, description="OpenTelemetry spans over OTLP (also on with the OTEL_* variables)")
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
@@ -37,6 +43,8 @@ class Settings(BaseSettings):
             self.artifacts_url = str(self.home / "artifacts")
         if self.master_key_file is None and not self.master_key:
             self.master_key_file = self.home / "keys" / "master.key"  # beside, never inside, the artifacts
+        if not self.prediction_log_url:
+            self.prediction_log_url = str(self.home / "predictions")
         if not self.user:
             import getpass
 

@@ -110,5 +110,7 @@ def test_health_and_metadata(http):
     assert http.get("/v2/models/linear/versions/1/ready").json() == {"name": "linear", "ready": True}
 
 
-def test_stats_absent_from_this_dataplane_is_404(http):
-    assert_error(http.get("/v2/models/linear/stats"), 404, "statistics")
+def test_stats_of_unknown_models_are_404(http):
+    assert http.get("/v2/models/linear/stats").json()["model_stats"][0]["name"] == "linear"
+    assert_error(http.get("/v2/models/nosuch/stats"), 404, "not found")
+    assert_error(http.get("/v2/models/linear/versions/x/stats"), 400, "version")

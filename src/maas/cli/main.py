@@ -215,12 +215,14 @@ def serve(
     api_key: Annotated[str | None, typer.Option(help="Require this bearer token (env MAAS_API_KEY).")] = None,
     override: Annotated[list[str] | None, typer.Option(
         "--set", help="Batching override NAME.KEY=VALUE (max_batch_size, max_queue_delay_us, "
-                      "preferred_batch_sizes, instances, intra_op_threads); repeatable.")] = None,
+                      "preferred_batch_sizes, instances, intra_op_threads, log_sample_rate); repeatable.")] = None,
+    trace: Annotated[bool, typer.Option("--trace", help="Export OpenTelemetry spans over OTLP (env OTEL_*).")] = False,
 ) -> None:
     """Serve the registry: control API, KServe v2 REST and gRPC, in one process."""
     from maas.server.main import run
 
-    flags = {"host": host, "http_port": http_port, "grpc_port": grpc_port, "api_key": api_key}
+    flags = {"host": host, "http_port": http_port, "grpc_port": grpc_port, "api_key": api_key,
+             "tracing": trace or None}
     from maas.serving.options import parse_overrides
 
     parse_overrides(override or [])  # a bad --set fails here, as a one-line error, before anything starts
@@ -247,13 +249,14 @@ def demo(
 
 
 def _register_command_modules() -> None:
-    from maas.cli import eval_cmd, import_cmd, jobs_cmd, optimize_cmd, train_cmd
+    from maas.cli import eval_cmd, import_cmd, jobs_cmd, monitor_cmd, optimize_cmd, train_cmd
 
     import_cmd.register(app)
     eval_cmd.register(app)
     optimize_cmd.register(app)
     train_cmd.register(app)
     jobs_cmd.register(app)
+    monitor_cmd.register(app)
 
 
 _register_command_modules()

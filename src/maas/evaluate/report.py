@@ -70,6 +70,9 @@ def evaluate(
     )
     if store:
         registry.add_metrics(version.ref, {f"eval:{dataset.fingerprint}": report.to_dict()})
+        from maas.monitor.reference import capture
+
+        capture(registry, version, runner.input.name, prepared, outputs, f"eval {dataset.name}")
     return report
 
 

@@ -156,3 +156,29 @@ def encode_model_config(config: dict[str, Any]) -> pb.ModelConfig:
         return json_format.ParseDict(config, pb.ModelConfig(), ignore_unknown_fields=True)
     except json_format.ParseError as e:
         raise InvalidArgument(f"model config cannot be expressed in protobuf: {e}") from None
+
+
+def encode_statistics(doc: dict[str, Any]) -> pb.ModelStatisticsResponse:
+    """The statistics extension's JSON shape (see `maas.monitor.statistics`) as its protobuf message."""
+    return pb.ModelStatisticsResponse(
+        model_stats=[
+            pb.ModelStatistics(
+                name=m["name"],
+                version=m["version"],
+                last_inference=m["last_inference"],
+                inference_count=m["inference_count"],
+                execution_count=m["execution_count"],
+                inference_stats=pb.InferStatistics(
+                    **{k: pb.StatisticDuration(**v) for k, v in m["inference_stats"].items()}
+                ),
+                batch_stats=[
+                    pb.InferBatchStatistics(
+                        batch_size=b["batch_size"],
+                        **{k: pb.StatisticDuration(**v) for k, v in b.items() if k != "batch_size"},
+                    )
+                    for b in m["batch_stats"]
+                ],
+            )
+            for m in doc["model_stats"]
+        ]
+    )

@@ -109,3 +109,14 @@ class JobRow(Base):
     created_by: Mapped[str] = mapped_column(String(128), default="")
     # The blob a queued job will read (an upload staged for import); `gc` keeps it while the job is pending.
     input_blob: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class ReferenceRow(Base):
+    """A version's reference statistics (monitor): sampled feature columns of the data it was judged on."""
+
+    __tablename__ = "reference_statistics"
+
+    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id", ondelete="CASCADE"), primary_key=True)
+    source: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -161,6 +161,19 @@ class Registry:
         self.store.update_version(v.model, v.version, metrics=metrics)
         return self.get(ModelRef(v.model, version=v.version))
 
+    # --- reference statistics (monitor) ----------------------------------------------------------------
+    def set_reference(self, ref: str | ModelRef, data: dict[str, Any], source: str = "") -> ModelVersion:
+        """Store the reference statistics drift is judged against (replacing earlier ones)."""
+        v = self.get(ref)
+        self.store.set_reference(v.model, v.version, data, source)
+        return v
+
+    def get_reference(self, ref: str | ModelRef) -> tuple[dict[str, Any], str] | None:
+        """The version's reference statistics and where they came from, or None if it has none."""
+        v = self.get(ref)
+        found = self.store.get_reference(v.model, v.version)
+        return None if found is None else (found[0], found[1])
+
     # --- aliases ---------------------------------------------------------------------------------------
     def set_alias(self, name: str, alias: str, version: int | str) -> ModelVersion:
         from maas.types import parse_version

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from maas.errors import FailedPrecondition, NotFound
 from maas.registry.database import make_engine, migrate
 from maas.registry.entities import Artifact, Lineage, Model, ModelVersion, State
-from maas.registry.orm import AliasRow, ArtifactRow, JobRow, ModelRow, RevisionRow, VersionRow
+from maas.registry.orm import AliasRow, ArtifactRow, JobRow, ModelRow, ReferenceRow, RevisionRow, VersionRow
 from maas.types import ModelRef, Signature
 
 VISIBLE = (State.READY.value, State.ARCHIVED.value)
@@ -195,6 +195,18 @@ class SqlModelStore:
                 raise NotFound(f"model {name!r} has no alias {alias!r}")
 
     # --- housekeeping ----------------------------------------------------------------------------------
+    # --- reference statistics (monitor) ----------------------------------------------------------------
+    def set_reference(self, name: str, number: int, data: dict[str, Any], source: str) -> None:
+        with self.writing(bump=False) as s:  # not a serving change: servers need not reload
+            row = _version_row(s, _model_row(s, name), number)
+            s.merge(ReferenceRow(version_id=row.id, data=data, source=source, created_at=datetime.now(UTC)))
+
+    def get_reference(self, name: str, number: int) -> tuple[dict[str, Any], str, datetime] | None:
+        with self.reading() as s:
+            row = _version_row(s, _model_row(s, name), number)
+            ref = s.get(ReferenceRow, row.id)
+            return None if ref is None else (ref.data, ref.source, _aware(ref.created_at) or ref.created_at)
+
     def referenced_blobs(self) -> set[str]:
         """Blobs of every version, and the staged inputs of jobs that have not finished."""
         with self.reading() as s:

@@ -19,7 +19,7 @@ from maas.config import Settings
 from maas.jobs import JobRunner
 from maas.jobs.handlers import handlers as job_handlers
 from maas.registry import Registry
-from maas.server import control, errors, jobs_api, rest_v1, rest_v2
+from maas.server import control, errors, jobs_api, monitor_api, rest_v1, rest_v2
 from maas.server.access import request_id
 from maas.server.auth import ApiKeyMiddleware
 from maas.server.infer_route import InferEndpoint
@@ -59,10 +59,13 @@ def create_app(
     jobs = JobRunner(registry.job_store(), job_handlers(registry), max_concurrent=settings.max_jobs,
                      created_by=settings.user)
 
+    gauges = monitor_api.drift_gauges(registry, dataplane, settings)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await dataplane.start(models)
         jobs.start()
+        gauges.start()
         grpc_server = None
         if grpc:
             from maas.server.grpc_server import start_grpc_server
@@ -77,6 +80,7 @@ def create_app(
                 await grpc_server.stop(shutdown_grace_s)
             await dataplane.stop(shutdown_grace_s)
             await asyncio.to_thread(jobs.stop, shutdown_grace_s)
+            await asyncio.to_thread(gauges.stop)
 
     app = MaasApp(
         title="maas", version=__version__, lifespan=lifespan,
@@ -85,6 +89,7 @@ def create_app(
     errors.install(app)
     app.include_router(rest_v2.router(dataplane, settings))
     app.include_router(rest_v1.router(dataplane, settings))
+    app.include_router(monitor_api.router(registry, dataplane, settings))  # before control's {name:path}
     app.include_router(control.router(registry, settings, jobs))
     app.include_router(jobs_api.router(jobs))
 

@@ -17,7 +17,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from maas.config import Settings
-from maas.errors import InvalidArgument, MaasError
+from maas.errors import InvalidArgument, MaasError, NotFound
 from maas.protocol import grpc_codec
 from maas.protocol.grpc_gen import inference_pb2 as pb
 from maas.server.access import log_access, request_id
@@ -35,6 +35,7 @@ class InferenceServicer:
 
     def __init__(self, dataplane: DataPlane) -> None:
         self.dp = dataplane
+        self.tracer = getattr(dataplane, "tracer", None)  # OpenTelemetry, when on (maas.monitor.tracing)
 
     async def ServerLive(self, req: pb.ServerLiveRequest) -> pb.ServerLiveResponse:
         return pb.ServerLiveResponse(live=self.dp.live())
@@ -61,10 +62,28 @@ class InferenceServicer:
         )
 
     async def ModelInfer(self, req: pb.ModelInferRequest, request_id: str = "") -> pb.ModelInferResponse:
+        if self.tracer is not None:
+            return await self._traced_infer(req, request_id)
         request = grpc_codec.decode_request(req)
         request.request_id = request_id or request.request_id
         response = await self.dp.infer(request)
         return grpc_codec.encode_response(response, request)
+
+    async def _traced_infer(self, req: pb.ModelInferRequest, request_id: str) -> pb.ModelInferResponse:
+        trace = self.tracer.begin(request_id, "grpc")  # type: ignore[union-attr]
+        try:
+            request = grpc_codec.decode_request(req)
+            request.request_id = request_id or request.request_id
+            trace.decoded = time.monotonic()
+            response = await self.dp.infer(request)
+            encoded = grpc_codec.encode_response(response, request)
+            trace.encoded = time.monotonic()
+            return encoded
+        except MaasError as exc:
+            trace.error = exc.code.value.lower()
+            raise
+        finally:
+            self.tracer.finish(trace)  # type: ignore[union-attr]
 
     async def ModelConfig(self, req: pb.ModelConfigRequest) -> pb.ModelConfigResponse:
         config = await self.dp.model_config(req.name, req.version or None)
@@ -89,6 +108,12 @@ class InferenceServicer:
         await self.dp.unload(req.model_name)
         return pb.RepositoryModelUnloadResponse()
 
+    async def ModelStatistics(self, req: pb.ModelStatisticsRequest) -> pb.ModelStatisticsResponse:
+        stats = getattr(self.dp, "model_statistics", None)
+        if stats is None:
+            raise NotFound("statistics are not available on this server")
+        return grpc_codec.encode_statistics(await stats(req.name, req.version or None))
+
 
 # method -> request message class; the response class is what the servicer returns.
 _METHODS: dict[str, type[Any]] = {
@@ -102,6 +127,7 @@ _METHODS: dict[str, type[Any]] = {
     "RepositoryIndex": pb.RepositoryIndexRequest,
     "RepositoryModelLoad": pb.RepositoryModelLoadRequest,
     "RepositoryModelUnload": pb.RepositoryModelUnloadRequest,
+    "ModelStatistics": pb.ModelStatisticsRequest,
 }
 
 

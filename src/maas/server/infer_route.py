@@ -18,6 +18,7 @@ import time
 from starlette.types import Receive, Scope, Send
 
 from maas.errors import MaasError
+from maas.monitor.tracing import current as tracing_current
 from maas.protocol import rest_codec
 from maas.server.access import log_access, request_id
 from maas.server.auth import OPEN_PATHS, key_matches
@@ -38,6 +39,7 @@ class InferEndpoint:
         self.dataplane = dataplane
         self.limit = max_request_bytes
         self.api_key = api_key
+        self.tracer = getattr(dataplane, "tracer", None)  # OpenTelemetry, when on (maas.monitor.tracing)
 
     def match(self, scope: Scope) -> re.Match[str] | None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] in OPEN_PATHS:
@@ -57,6 +59,7 @@ class InferEndpoint:
             elif key == b"authorization":
                 auth = value.decode("latin-1")
         rid = request_id(headers)
+        trace = self.tracer.begin(rid, "rest") if self.tracer is not None else None
         extra: list[tuple[bytes, bytes]] = []
         outcome, served_version = "ok", version or ""
         try:
@@ -66,6 +69,8 @@ class InferEndpoint:
                 outcome = "unauthenticated"
             else:
                 body = await read_asgi_body(receive, content_length, self.limit)
+                if trace is not None:
+                    trace.read = time.monotonic()
                 content, binary_len, served_version = await self._infer(body, name, version, header_len, rid)
                 status = 200
                 if binary_len is not None:
@@ -82,6 +87,9 @@ class InferEndpoint:
         except Exception:
             log.exception("unhandled error in infer")
             status, outcome, content = 500, "internal", rest_codec.dumps({"error": "internal error"})
+        if trace is not None:
+            trace.error = "" if outcome == "ok" else outcome
+            self.tracer.finish(trace)  # type: ignore[union-attr]
         binary = any(k == b"inference-header-content-length" for k, _ in extra)
         await send({
             "type": "http.response.start",
@@ -105,9 +113,14 @@ class InferEndpoint:
         else:
             req = rest_codec.decode_request(body, name, version, header_len)
         req.request_id = rid
+        trace = self.tracer and tracing_current()
+        if trace:
+            trace.decoded = time.monotonic()
         resp = await self.dataplane.infer(req)
         if big or sum(t.data.nbytes for t in resp.outputs) >= OFFLOAD_BYTES:
             content, binary_len = await asyncio.to_thread(rest_codec.encode_response, resp, req)
         else:
             content, binary_len = rest_codec.encode_response(resp, req)
+        if trace:
+            trace.encoded = time.monotonic()
         return content, binary_len, resp.model_version

@@ -7,12 +7,18 @@ import logging
 import signal
 import socket
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import uvicorn
 
 from maas.config import Settings
 from maas.errors import FailedPrecondition
 from maas.registry import Registry
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from maas.monitor.prediction_log import PredictionLog
 
 log = logging.getLogger("maas")
 
@@ -59,6 +65,10 @@ def build_server(
     registry = Registry(settings)
     options = ServingOptions(models=tuple(models) if models else None, overrides=parse_overrides(overrides or []))
     dataplane = ServingDataPlane(registry, options)
+    dataplane.predictions = prediction_log(settings, dataplane.metrics.registry)
+    from maas.monitor.tracing import tracer_from_environment
+
+    dataplane.tracer = tracer_from_environment(settings.tracing)
     app = create_app(settings, registry, dataplane, models=models)
     config = uvicorn.Config(
         app, host=settings.host, port=settings.http_port, log_level="info", access_log=False,
@@ -69,6 +79,17 @@ def build_server(
         proxy_headers=False,  # nothing reads the client address; skips a middleware on every request
     )
     return _Server(config)
+
+
+def prediction_log(settings: Settings, metrics: CollectorRegistry) -> PredictionLog:
+    """The sampled prediction log (idle until a version's log_sample_rate is above 0)."""
+    from maas.monitor.log_writer import FsspecLogWriter
+    from maas.monitor.prediction_log import PredictionLog
+
+    return PredictionLog(
+        FsspecLogWriter(settings.prediction_log_url), metrics=metrics,
+        queue_size=settings.prediction_log_queue, retention_hours=settings.prediction_log_retention_hours,
+    )
 
 
 def _installed(module: str) -> bool:

@@ -66,7 +66,7 @@ def router(dataplane: DataPlane, settings: Settings) -> APIRouter:
     async def model_config(name: str, version: str | None = None) -> Response:
         return json_response(await dataplane.model_config(name, version))
 
-    async def model_stats(name: str, version: str | None = None) -> Response:
+    async def model_stats(name: str = "", version: str | None = None) -> Response:
         stats = getattr(dataplane, "model_statistics", None)
         if stats is None:
             raise NotFound("statistics are not available on this server")
@@ -82,6 +82,8 @@ def router(dataplane: DataPlane, settings: Settings) -> APIRouter:
         resp = await dataplane.infer(req)
         return await _encode(resp, req)
 
+    # Before /v2/models/{name}, which would take "stats" for a model name.
+    r.add_api_route("/v2/models/stats", model_stats, methods=["GET"])
     for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
         r.add_api_route(prefix, model_metadata, methods=["GET"])
         r.add_api_route(prefix + "/ready", model_ready, methods=["GET"])

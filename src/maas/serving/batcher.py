@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from collections import deque
@@ -43,7 +44,7 @@ class BatchObserver(Protocol):
 
     def queue_depth(self, depth: int) -> None: ...
     def queued(self, seconds: float) -> None: ...
-    def computed(self, rows: int, seconds: float) -> None: ...
+    def computed(self, rows: int, seconds: float, requests: int = 1) -> None: ...
 
 
 class _NoObserver:
@@ -53,7 +54,7 @@ class _NoObserver:
     def queued(self, seconds: float) -> None:
         pass
 
-    def computed(self, rows: int, seconds: float) -> None:
+    def computed(self, rows: int, seconds: float, requests: int = 1) -> None:
         pass
 
 
@@ -63,6 +64,15 @@ class _Pending:
     rows: int
     future: asyncio.Future[Tensors]
     enqueued: float = field(default_factory=time.monotonic)
+    dispatched: float = 0.0  # when its batch went to an instance
+    batch_rows: int = 0  # filled in when the batcher is traced: the rows of its batch, the model run's
+    compute_s: float = 0.0  # duration and when the batch's result was back on the loop
+    done: float = 0.0
+
+
+# The caller's own queue entry after `submit` returns (same task), so traces can show its waits; set only
+# while a batcher is `traced`.
+last_pending: contextvars.ContextVar[_Pending | None] = contextvars.ContextVar("maas_last_pending", default=None)
 
 
 @dataclass(frozen=True)
@@ -104,6 +114,7 @@ class Batcher:
         self._mean_batch = 1.0  # requests per batch, recently
         self._head_due = False  # the request at the head of the queue has waited long enough
         self._closed = False
+        self.traced = False  # OpenTelemetry is on: keep per-request timings for the spans
 
     @property
     def depth(self) -> int:
@@ -122,6 +133,8 @@ class Batcher:
             )
         loop = self._loop or asyncio.get_running_loop()
         pending = _Pending(inputs, merging.rows(inputs), loop.create_future())
+        if self.traced:
+            last_pending.set(pending)
         self._queue.append(pending)
         self._observer.queue_depth(len(self._queue))
         self._pump()
@@ -250,6 +263,7 @@ class Batcher:
         started = time.monotonic()
         for p in batch:
             self._observer.queued(started - p.enqueued)
+            p.dispatched = started
         done: asyncio.Future[None] = loop.create_future()
         self._running.add(done)
         batched = self.policy.max_batch_size > 0
@@ -282,8 +296,14 @@ class Batcher:
                     if not p.future.done():
                         p.future.set_exception(Internal(f"batch execution failed: {exc}"))
                 return
+            if self.traced:
+                now = time.monotonic()
+                for result in results:
+                    for member in result.members:
+                        batch[member].batch_rows, batch[member].compute_s = result.rows, result.seconds
+                        batch[member].done = now
             for result in results:
-                self._observer.computed(result.rows, result.seconds)
+                self._observer.computed(result.rows, result.seconds, len(result.members))
                 for position, member in enumerate(result.members):
                     future = batch[member].future
                     if future.done():

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from typing import Any
 
 from maas.errors import DeadlineExceeded, Internal, InvalidArgument, MaasError, NotFound, Unavailable
+from maas.monitor.records import PredictionRecord, PredictionSink
 from maas.registry import Registry, State
 from maas.serving.classification import classify
 from maas.serving.inference import (
@@ -60,8 +62,11 @@ class ServingDataPlane:
         options: ServingOptions | None = None,
         *,
         runtime_factory: RuntimeFactory = onnxruntime_factory,
+        predictions: PredictionSink | None = None,
     ) -> None:
         self.registry = registry
+        self.predictions = predictions  # sampled prediction logs (versions with log_sample_rate > 0)
+        self.tracer: Any = None  # a maas.monitor.tracing.Tracer when OpenTelemetry is on
         self.options = options or ServingOptions()
         self.metrics = ServingMetrics()
         self._executor = ThreadPoolExecutor(self.options.inference_threads, thread_name_prefix="maas-infer")
@@ -91,6 +96,9 @@ class ServingDataPlane:
         except TimeoutError:
             log.warning("%d requests still in flight after %.1f s; failing them", self._in_flight, grace_s)
         await self.repository.stop(max(0.0, deadline - time.monotonic()))
+        close = getattr(self.predictions, "close", None)
+        if close is not None:
+            await asyncio.to_thread(close)  # writes what is still queued
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._stopped = True
 
@@ -180,6 +188,21 @@ class ServingDataPlane:
     async def unload(self, name: str) -> None:
         await self.repository.unload(name)
 
+    # --- statistics extension ---------------------------------------------------------------------------
+    async def model_statistics(self, name: str = "", version: str | None = None) -> dict[str, Any]:
+        """Triton's statistics of the loaded versions (all models when `name` is empty)."""
+        if name:
+            check_name(name)
+        if version and not str(version).isdigit():
+            raise InvalidArgument(f"version must be a number, not {str(version)[:40]!r}")
+        selected = self.metrics.statistics.select(name, version or "")
+        if name and not selected:
+            if not await self.repository.exists(name):
+                raise NotFound(f"model {name!r} not found")
+            which = f"version {version} of " if version else ""
+            raise NotFound(f"{which}model {name!r} is not loaded")
+        return {"model_stats": [s.to_dict() for s in selected]}
+
     # --- inference --------------------------------------------------------------------------------------
     async def infer(self, request: InferenceRequest) -> InferenceResponse:
         started = time.monotonic()
@@ -228,10 +251,14 @@ class ServingDataPlane:
             first = parts.model_inputs[0].name
             arrays[first] = await loop.run_in_executor(self._executor, parts.preprocess, arrays[first])
             check_model_inputs(arrays, parts.model_inputs, policy.max_batch_size)
-        remaining = deadline - time.monotonic()
+        queued_at = time.monotonic()
+        remaining = deadline - queued_at
         if remaining <= 0:
             raise DeadlineExceeded(f"{loaded.parts.version.ref}: the request timed out before it was queued")
+        if self.tracer is not None:
+            loaded.batcher.traced = True
         outputs = await loaded.batcher.submit(arrays, remaining)
+        computed_at = time.monotonic()
         if parts.postprocess:
             outputs = await loop.run_in_executor(self._executor, parts.postprocess, outputs)
         tensors = []
@@ -241,6 +268,19 @@ class ServingDataPlane:
                 data = classify(data, k, parts.labels, batched=policy.max_batch_size > 0)
             tensors.append(
                 InferTensor(name, v2_datatype(data.dtype), tuple(int(d) for d in data.shape), data)
+            )
+        finished = time.monotonic()
+        if loaded.stats is not None:
+            loaded.stats.processed(queued_at - started, finished - computed_at)
+        if self.tracer is not None:
+            _note_trace(loaded, finished)
+        rate = parts.log_sample_rate
+        if rate and self.predictions is not None and (rate >= 1.0 or random.random() < rate):
+            self.predictions.offer(
+                PredictionRecord(
+                    loaded.name, loaded.number, str(loaded.number), request.request_id or request.id or "",
+                    time.time(), finished - started, arrays, outputs,
+                )
             )
         return InferenceResponse(request.model_name, str(loaded.number), tensors, id=request.id)
 
@@ -267,6 +307,20 @@ class ServingDataPlane:
     def _check_accepting(self) -> None:
         if not self._accepting:
             raise Unavailable("the server is not accepting requests (starting or shutting down)")
+
+
+def _note_trace(loaded: LoadedVersion, finished: float) -> None:
+    """Copy the core's stages of this request into its trace (the transport emits the spans)."""
+    from maas.monitor import tracing
+    from maas.serving.batcher import last_pending
+
+    trace, pending = tracing.current(), last_pending.get()
+    if trace is None:
+        return
+    trace.model, trace.version, trace.answered = loaded.name, str(loaded.number), finished
+    if pending is not None:
+        trace.enqueued, trace.dispatched, trace.batch_done = pending.enqueued, pending.dispatched, pending.done
+        trace.compute_s, trace.batch_rows, trace.rows = pending.compute_s, pending.batch_rows, pending.rows
 
 
 def _config_type(datatype: str) -> str:

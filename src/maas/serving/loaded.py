@@ -8,6 +8,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from maas.errors import InvalidArgument
+from maas.monitor.sampling import sample_rate
 from maas.registry import ModelVersion, Registry
 from maas.serving.batcher import Batcher, BatchObserver
 from maas.serving.options import BatchingPolicy, ServingOptions
@@ -40,6 +41,7 @@ class VersionParts:
     preprocess: Preprocessor
     postprocess: Postprocessor | None
     labels: tuple[str, ...]
+    log_sample_rate: float = 0.0  # share of requests written to the prediction log
 
 
 def build_parts(
@@ -86,6 +88,7 @@ def build_parts(
         preprocess,
         postprocess,
         labels,
+        sample_rate(config, options.overrides.get(version.model)),
     )
 
 
@@ -94,6 +97,7 @@ class LoadedVersion:
 
     def __init__(self, parts: VersionParts, executor: Executor, observer: BatchObserver) -> None:
         self.parts = parts
+        self.stats = getattr(observer, "stats", None)  # Triton's statistics, when the observer keeps them
         self.batcher = Batcher(parts.version.ref, parts.policy, parts.runtimes, executor, observer)
         self.batcher.start()
 

@@ -7,6 +7,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from maas.monitor.statistics import StatisticsTable, VersionStatistics
+
 _LATENCY_BUCKETS = (
     0.0005,
     0.001,
@@ -74,8 +76,9 @@ class ServingMetrics:
             registry=r,
         )
         self.models_loaded = Gauge("maas_models_loaded", "Model versions loaded and ready", registry=r)
+        self.statistics = StatisticsTable()  # Triton's statistics extension, per loaded version
         # `labels()` costs a lock and a tuple per call; the hot path looks its children up here instead.
-        self._request_children: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
+        self._request_children: dict[tuple[str, str, str, str], tuple[Any, Any, VersionStatistics | None]] = {}
 
     def request_done(self, model: str, version: str, protocol: str, outcome: str, seconds: float) -> None:
         """Count one finished inference request and, when it reached a model, its latency."""
@@ -83,10 +86,13 @@ class ServingMetrics:
         children = self._request_children.get(key)
         if children is None:
             seconds_child = self.request_seconds.labels(model, version, protocol) if model else None
-            children = self._request_children[key] = (self.requests.labels(*key), seconds_child)
+            stats = self.statistics.get(model, version) if model else None
+            children = self._request_children[key] = (self.requests.labels(*key), seconds_child, stats)
         children[0].inc()
         if children[1] is not None:
             children[1].observe(seconds)
+        if children[2] is not None:
+            children[2].request_done(outcome == "ok", seconds)
 
     def observer(self, model: str, version: str) -> VersionObserver:
         return VersionObserver(self, model, version)
@@ -98,6 +104,7 @@ class ServingMetrics:
                 metric.remove(model, version)
         for key in [k for k in self._request_children if k[:2] == (model, version)]:
             del self._request_children[key]
+        self.statistics.forget(model, version)
 
 
 class VersionObserver:
@@ -108,13 +115,16 @@ class VersionObserver:
         self._queued = metrics.queue_seconds.labels(model, version)
         self._compute = metrics.compute_seconds.labels(model, version)
         self._batch = metrics.batch_size.labels(model, version)
+        self.stats = metrics.statistics.version(model, version)
 
     def queue_depth(self, depth: int) -> None:
         self._depth.set(depth)
 
     def queued(self, seconds: float) -> None:
         self._queued.observe(seconds)
+        self.stats.queued(seconds)
 
-    def computed(self, rows: int, seconds: float) -> None:
+    def computed(self, rows: int, seconds: float, requests: int = 1) -> None:
         self._compute.observe(seconds)
         self._batch.observe(rows)
+        self.stats.computed(rows, seconds, requests)

@@ -19,6 +19,7 @@ class ModelOverrides:
     preferred_batch_sizes: tuple[int, ...] | None = None
     instances: int | None = None
     intra_op_threads: int | None = None
+    log_sample_rate: float | None = None  # share of requests written to the prediction log
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,10 @@ class BatchingPolicy:
         return policy
 
 
-OVERRIDE_KEYS = ("max_batch_size", "max_queue_delay_us", "preferred_batch_sizes", "instances", "intra_op_threads")
+OVERRIDE_KEYS = (
+    "max_batch_size", "max_queue_delay_us", "preferred_batch_sizes", "instances", "intra_op_threads",
+    "log_sample_rate",
+)
 
 
 def parse_overrides(items: list[str]) -> dict[str, ModelOverrides]:
@@ -124,6 +128,11 @@ def parse_overrides(items: list[str]) -> dict[str, ModelOverrides]:
                 f"invalid override {item[:80]!r}: expected NAME.KEY=VALUE, KEY one of {', '.join(OVERRIDE_KEYS)}"
             )
         check_name(name)
+        if key == "log_sample_rate":
+            from maas.monitor.sampling import check_rate
+
+            out[name] = replace(out.get(name, ModelOverrides()), log_sample_rate=check_rate(value, item[:80]))
+            continue
         try:
             if key == "preferred_batch_sizes":
                 parsed: Any = tuple(int(v) for v in value.split(",") if v)

@@ -138,6 +138,9 @@ def train(
         }
     version = _register(registry, model_name, cfg, prep, fitted)
     version = registry.add_metrics(version.ref, metrics)
+    from maas.monitor.reference import capture_data
+
+    capture_data(registry, version.ref, prep.x_train, f"train {prep.dataset_name}")
     return TrainResult(
         version, prep.task, test, params, cv_info, search_info, cfg.seed, prep.fingerprint,
         time.perf_counter() - started, fitted.history or [],

@@ -1,13 +1,13 @@
 """Jobs name their staged input blob, so `gc` keeps the upload of a queued or running job.
 
-Revision ID: 0003_store
+Revision ID: 0003
 Revises: 0002
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_store"
+revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None

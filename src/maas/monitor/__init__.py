@@ -1,0 +1,1 @@
+"""Monitoring core: Triton-style statistics, sampled prediction logs, reference statistics, drift, outliers."""
