@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     api_key: str = Field("", description="Bearer token required on every non-health endpoint when set")
     max_upload_bytes: int = Field(2 * 1024**3, gt=0, description="Largest model file accepted by upload")
     max_request_bytes: int = Field(64 * 1024**2, gt=0, description="Largest inference request body")
+    allow_remote_trust: bool = Field(
+        False, description="Let an admin-key caller import code-running formats (pickles) with trust=true"
+    )
     max_jobs: int = Field(1, ge=1, le=64, description="Background jobs (train, optimize…) run at once")
 
     @model_validator(mode="after")

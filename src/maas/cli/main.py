@@ -214,11 +214,15 @@ def serve(
     override: Annotated[list[str] | None, typer.Option(
         "--set", help="Batching override NAME.KEY=VALUE (max_batch_size, max_queue_delay_us, "
                       "preferred_batch_sizes, instances, intra_op_threads); repeatable.")] = None,
+    allow_remote_trust: Annotated[bool | None, typer.Option(
+        "--allow-remote-trust", help="Let admin-key callers upload code-running formats with trust=true "
+                                     "(env MAAS_ALLOW_REMOTE_TRUST, default off).")] = None,
 ) -> None:
     """Serve the registry: control API, KServe v2 REST and gRPC, in one process."""
     from maas.server.main import run
 
-    flags = {"host": host, "http_port": http_port, "grpc_port": grpc_port, "api_key": api_key}
+    flags = {"host": host, "http_port": http_port, "grpc_port": grpc_port, "api_key": api_key,
+             "allow_remote_trust": allow_remote_trust}
     from maas.serving.options import parse_overrides
 
     parse_overrides(override or [])  # a bad --set fails here, as a one-line error, before anything starts

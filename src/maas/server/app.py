@@ -22,6 +22,7 @@ from maas.registry import Registry
 from maas.server import control, errors, jobs_api, rest_v1, rest_v2
 from maas.server.access import request_id
 from maas.server.auth import ApiKeyMiddleware
+from maas.server.cross_site import CrossSiteGuard
 from maas.server.infer_route import InferEndpoint
 
 log = logging.getLogger(__name__)
@@ -86,13 +87,14 @@ def create_app(
     app.include_router(rest_v2.router(dataplane, settings))
     app.include_router(rest_v1.router(dataplane, settings))
     app.include_router(control.router(registry, settings, jobs))
-    app.include_router(jobs_api.router(jobs))
+    app.include_router(jobs_api.router(jobs, settings))
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
         return Response(generate_latest(dataplane.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.infer_endpoint = InferEndpoint(dataplane, settings.max_request_bytes, settings.api_key)
+    app.add_middleware(CrossSiteGuard)
     if settings.api_key:
         app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
     return app

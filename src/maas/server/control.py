@@ -19,6 +19,7 @@ from maas.config import Settings
 from maas.errors import InvalidArgument
 from maas.jobs import JobRunner
 from maas.registry import Registry
+from maas.server.remote_trust import asks_trust, grant_trust
 from maas.server.upload import receive_upload
 from maas.types import check_name, parse_tag, parse_version
 
@@ -74,6 +75,7 @@ def router(registry: Registry, settings: Settings, jobs: JobRunner | None = None
             if "file" not in up.files:
                 raise InvalidArgument("the upload has no file part named 'file'")
             kwargs = _import_options(up, tmp)
+            kwargs["trust"] = grant_trust(request, settings, asks_trust(up.one("trust", "")))
             if background and jobs is not None:
                 sha, _ = await run_in_threadpool(registry.artifacts.put_file, up.files["file"])
                 params = {"blob": sha, "extension": up.files["file"].suffix if up.files["file"].suffix else "",
@@ -132,7 +134,6 @@ def _import_options(up: Any, tmp: Path) -> dict[str, Any]:
         "description": up.one("description", "") or "",
         "tags": dict(parse_tag(t) for t in up.many("tag")),
         "aliases": tuple(up.many("alias")),
-        "trust": (up.one("trust", "") or "").lower() in truthy,
         "allow_mismatch": (up.one("allow_mismatch", "") or "").lower() in truthy,
     }
     if "labels" in up.files:
