@@ -22,8 +22,10 @@ from maas.registry import Registry
 from maas.server import control, errors, jobs_api, rest_v1, rest_v2
 from maas.server.access import request_id
 from maas.server.auth import ApiKeyMiddleware
+from maas.server.body_limits import ControlBodyLimit
 from maas.server.cross_site import CrossSiteGuard
 from maas.server.infer_route import InferEndpoint
+from maas.server.path_guard import PathGuard
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +96,9 @@ def create_app(
         return Response(generate_latest(dataplane.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.infer_endpoint = InferEndpoint(dataplane, settings.max_request_bytes, settings.api_key)
+    app.add_middleware(ControlBodyLimit, limit=settings.max_control_body_bytes)
     app.add_middleware(CrossSiteGuard)
+    app.add_middleware(PathGuard)
     if settings.api_key:
         app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
     return app

@@ -4,7 +4,6 @@ Only translation happens here; every decision is the registry's (or the importer
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -15,6 +14,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from maas import json_limits
 from maas.config import Settings
 from maas.errors import InvalidArgument
 from maas.jobs import JobRunner
@@ -139,10 +139,7 @@ def _import_options(up: Any, tmp: Path) -> dict[str, Any]:
     if "labels" in up.files:
         kwargs["labels"] = up.files["labels"].read_text("utf-8").splitlines()
     elif up.one("labels"):
-        try:
-            labels = json.loads(up.one("labels"))
-        except json.JSONDecodeError:
-            raise InvalidArgument("labels must be a JSON list of strings or a file part") from None
+        labels = json_limits.loads(up.one("labels") or "", "the labels field (a JSON list of strings)")
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
             raise InvalidArgument("labels must be a JSON list of strings")
         kwargs["labels"] = labels

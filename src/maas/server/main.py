@@ -7,6 +7,7 @@ import logging
 import signal
 import socket
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
@@ -62,13 +63,23 @@ def build_server(
     app = create_app(settings, registry, dataplane, models=models)
     config = uvicorn.Config(
         app, host=settings.host, port=settings.http_port, log_level="info", access_log=False,
-        timeout_graceful_shutdown=10, limit_concurrency=4096, timeout_keep_alive=30,
+        # No uvicorn limit_concurrency: its plain 503 would pre-empt maas's own refusals (http_limits.py).
+        timeout_graceful_shutdown=10, limit_concurrency=None, timeout_keep_alive=30,
         # uvloop and httptools are uvicorn's fast event loop and HTTP parser ("auto" falls back if absent).
         loop="uvloop" if _installed("uvloop") else "asyncio",
-        http="httptools" if _installed("httptools") else "h11",
+        http=_http_protocol(settings),
+        h11_max_incomplete_event_size=settings.max_header_bytes,  # the h11 fallback's header cap (a 400)
         proxy_headers=False,  # nothing reads the client address; skips a middleware on every request
     )
     return _Server(config)
+
+
+def _http_protocol(settings: Settings) -> Any:
+    if not _installed("httptools"):
+        return "h11"
+    from maas.server.http_limits import limited_protocol
+
+    return limited_protocol(settings.max_header_bytes, settings.max_headers, settings.max_http_in_flight)
 
 
 def _installed(module: str) -> bool:

@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from typing import Any
 
-from maas.errors import DeadlineExceeded, Internal, InvalidArgument, MaasError, NotFound, Unavailable
+from maas.errors import DeadlineExceeded, Internal, MaasError, NotFound, Unavailable
+from maas.numbers import is_ascii_int, parse_finite
 from maas.registry import Registry, State
 from maas.serving.classification import classify
 from maas.serving.inference import (
@@ -32,6 +33,9 @@ from maas.serving.validation import check_model_inputs, requested_outputs, valid
 from maas.types import ModelRef, check_name, v2_datatype
 
 log = logging.getLogger(__name__)
+
+# The longest wait a client may ask for; beyond it a timeout is a typo or an attack, not a deadline.
+MAX_TIMEOUT_S = 24 * 3600.0
 
 PLATFORM = "onnxruntime_onnx"
 # Only what this core (plus the transports' codecs, for binary_tensor_data) actually implements.
@@ -108,7 +112,7 @@ class ServingDataPlane:
         check_name(name)
         if not self._accepting:
             return False
-        if version in (None, "") or str(version).isdigit():
+        if version in (None, "") or is_ascii_int(str(version)):
             wanted = int(version) if version else self.repository.default_version(name)
             if any(v.number == wanted for v in self.repository.loaded(name)):
                 return True
@@ -249,15 +253,12 @@ class ServingDataPlane:
         if request.timeout_s is not None:
             timeout = request.timeout_s
         elif "timeout" in request.parameters:
-            value = request.parameters["timeout"]
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise InvalidArgument("parameter timeout must be a number of microseconds")
-            timeout = value / 1e6
+            micros = parse_finite(request.parameters["timeout"], "parameter timeout (microseconds)",
+                                  minimum=0, maximum=MAX_TIMEOUT_S * 1e6, above_minimum=True)
+            timeout = micros / 1e6
         else:
             return self.options.request_timeout_s
-        if timeout <= 0:
-            raise InvalidArgument("timeout must be positive")
-        return float(timeout)
+        return parse_finite(timeout, "timeout (seconds)", minimum=0, maximum=MAX_TIMEOUT_S, above_minimum=True)
 
     async def _resolve(self, name: str, version: str | None) -> LoadedVersion:
         if not self._started:
