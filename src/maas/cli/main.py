@@ -214,6 +214,11 @@ def serve(
     override: Annotated[list[str] | None, typer.Option(
         "--set", help="Batching override NAME.KEY=VALUE (max_batch_size, max_queue_delay_us, "
                       "preferred_batch_sizes, instances, intra_op_threads); repeatable.")] = None,
+    max_queue_size: Annotated[int | None, typer.Option(
+        help="Requests queued per loaded version before 429 (env MAAS_MAX_QUEUE_SIZE, default 1024).")] = None,
+    max_queue_wait_ms: Annotated[float | None, typer.Option(
+        help="Refuse at once (429) a request expected to queue longer (env MAAS_MAX_QUEUE_WAIT_MS, default 100).")
+    ] = None,
     allow_remote_trust: Annotated[bool | None, typer.Option(
         "--allow-remote-trust", help="Let admin-key callers upload code-running formats with trust=true "
                                      "(env MAAS_ALLOW_REMOTE_TRUST, default off).")] = None,
@@ -222,7 +227,8 @@ def serve(
     from maas.server.main import run
 
     flags = {"host": host, "http_port": http_port, "grpc_port": grpc_port, "api_key": api_key,
-             "allow_remote_trust": allow_remote_trust}
+             "allow_remote_trust": allow_remote_trust, "max_queue_size": max_queue_size,
+             "max_queue_wait_ms": max_queue_wait_ms}
     from maas.serving.options import parse_overrides
 
     parse_overrides(override or [])  # a bad --set fails here, as a one-line error, before anything starts

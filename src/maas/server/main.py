@@ -58,7 +58,8 @@ def build_server(
 
     check_bind(settings)
     registry = Registry(settings)
-    options = ServingOptions(models=tuple(models) if models else None, overrides=parse_overrides(overrides or []))
+    options = ServingOptions(models=tuple(models) if models else None, overrides=parse_overrides(overrides or []),
+                             max_queue_size=settings.max_queue_size, max_queue_wait_s=settings.max_queue_wait_ms / 1e3)
     dataplane = ServingDataPlane(registry, options)
     app = create_app(settings, registry, dataplane, models=models)
     config = uvicorn.Config(
