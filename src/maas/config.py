@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     )
     max_queue_size: int = Field(1024, ge=1, description="Requests queued per loaded version; 429 past it")
     max_queue_wait_ms: float = Field(
-        100.0, gt=0, le=3_600_000, description="A request expected to wait longer in a queue is refused at once (429)"
+        500.0, gt=0, le=3_600_000, description="A request expected to wait longer in a queue is refused at once (429)"
     )
     max_grpc_in_flight: int = Field(8192, ge=1, description="gRPC calls in flight at once; RESOURCE_EXHAUSTED past it")
     max_jobs: int = Field(1, ge=1, le=64, description="Background jobs (train, optimize…) run at once")

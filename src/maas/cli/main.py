@@ -217,7 +217,7 @@ def serve(
     max_queue_size: Annotated[int | None, typer.Option(
         help="Requests queued per loaded version before 429 (env MAAS_MAX_QUEUE_SIZE, default 1024).")] = None,
     max_queue_wait_ms: Annotated[float | None, typer.Option(
-        help="Refuse at once (429) a request expected to queue longer (env MAAS_MAX_QUEUE_WAIT_MS, default 100).")
+        help="Refuse at once (429) a request expected to queue longer (env MAAS_MAX_QUEUE_WAIT_MS, default 500).")
     ] = None,
     allow_remote_trust: Annotated[bool | None, typer.Option(
         "--allow-remote-trust", help="Let admin-key callers upload code-running formats with trust=true "

@@ -158,6 +158,17 @@ class Batcher:
         rounds = -(-batches_ahead // len(self._runtimes))
         return rounds * self._service_s
 
+    def overloaded(self) -> str | None:
+        """Why a one-row request would be refused right now (queue full, or expected to wait longer than the
+        maximum queue wait), or None; the transports ask before reading a body, so shedding stays cheap."""
+        if len(self._queue) >= self.policy.max_queue_size:
+            return f"{self.label}: the queue is full ({self.policy.max_queue_size} requests); retry later"
+        wait = self.expected_wait(1)
+        if wait > self.policy.max_queue_wait_s:
+            return (f"{self.label}: overloaded, the expected wait of {wait * 1e3:.0f} ms exceeds the maximum queue "
+                    f"wait ({self.policy.max_queue_wait_s * 1e3:.0f} ms); retry later")
+        return None
+
     async def stop(self, grace_s: float) -> None:
         """Refuse new work, let queued and running batches finish for up to `grace_s`, then fail the rest."""
         self._closed = True

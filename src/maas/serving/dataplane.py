@@ -185,6 +185,21 @@ class ServingDataPlane:
         await self.repository.unload(name)
 
     # --- inference --------------------------------------------------------------------------------------
+    def shed(self, name: str, version: str | None = None) -> str | None:
+        """Why a request for (name, version) would be refused for overload now, asked before its body is read
+        or decoded (a refusal that costs a full decode made the loop, not the queue, the bottleneck); None when
+        it may proceed or cannot be told cheaply (an alias, a version not loaded)."""
+        if version in (None, ""):
+            number = self.repository.default_version(name)
+        elif is_ascii_int(version):
+            number = int(version)  # type: ignore[arg-type]
+        else:
+            return None
+        for loaded in self.repository.loaded(name):
+            if loaded.number == number:
+                return loaded.batcher.overloaded()
+        return None
+
     async def infer(self, request: InferenceRequest) -> InferenceResponse:
         started = time.monotonic()
         protocol = request.protocol

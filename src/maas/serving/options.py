@@ -34,7 +34,7 @@ class ServingOptions:
     max_queue_size: int = 1024
     # A request expected to wait longer than this in a version's queue is refused at once (429): past it,
     # waiting would only make every admitted request slower (see Batcher.expected_wait).
-    max_queue_wait_s: float = 0.1
+    max_queue_wait_s: float = 0.5
     request_timeout_s: float = 60.0
     poll_interval_s: float = 0.5
     inference_threads: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
@@ -70,7 +70,7 @@ class BatchingPolicy:
     instances: int
     intra_op_threads: int
     max_queue_size: int
-    max_queue_wait_s: float = 0.1
+    max_queue_wait_s: float = 0.5
 
     @classmethod
     def resolve(
