@@ -331,3 +331,10 @@ def test_declared_control_bodies_over_the_limit_are_413_before_reading(server) -
     head = (f"PATCH /api/v1/models/linear HTTP/1.1\r\nHost: {server.http}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {256 << 20}\r\n\r\n").encode()
     assert _status(_exchange(server.http, head)) == 413
+
+
+def test_a_multipart_body_to_a_json_route_is_capped_too(server) -> None:
+    head = (f"PATCH /api/v1/models/linear HTTP/1.1\r\nHost: {server.http}\r\n"
+            "Content-Type: multipart/form-data; boundary=x\r\nTransfer-Encoding: chunked\r\n\r\n").encode()
+    piece = b"%x\r\n%s\r\n" % (1 << 20, b" " * (1 << 20))
+    assert _status(_exchange(server.http, head, [piece] * 64)) == 413

@@ -17,9 +17,16 @@ from maas.server.body import ClientGone, read_asgi_body
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
+def is_upload(method: str, path: str) -> bool:
+    """`POST /api/v1/models/{name}/versions`: the one route whose multipart body streams under its own cap."""
+    parts = path.split("/")
+    return method == "POST" and len(parts) == 6 and parts[:4] == ["", "api", "v1", "models"] and parts[5] == "versions"
+
+
 class ControlBodyLimit:
-    """ASGI middleware: bodies of non-multipart requests under `prefixes` are read here, capped at `limit`
-    bytes and depth-checked, then replayed to the app."""
+    """ASGI middleware: bodies of requests under `prefixes` (the upload's multipart body aside) are read here,
+    capped at `limit` bytes and depth-checked, then replayed to the app. Any other route given a multipart or
+    form body would have it buffered whole by FastAPI, so those are capped here too."""
 
     def __init__(self, app: ASGIApp, limit: int, prefixes: tuple[str, ...] = ("/api/",)) -> None:
         self.app = app
@@ -37,7 +44,7 @@ class ControlBodyLimit:
                 content_length = value
             elif key == b"content-type":
                 multipart = value.lower().startswith(b"multipart/")
-        if multipart:
+        if multipart and is_upload(scope["method"], scope["path"]):
             return await self.app(scope, receive, send)
         try:
             body = await read_asgi_body(receive, content_length, self.limit)
