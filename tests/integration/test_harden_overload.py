@@ -88,3 +88,31 @@ def test_queue_wait_refusals_on_both_transports(tight, caplog) -> None:
 
     statuses = {r.status_code for r in asyncio.run(http_burst())}
     assert statuses <= {200, 429}, statuses
+
+
+@pytest.fixture(scope="module")
+def impatient(tmp_path_factory):
+    # A queue that admits nothing expected to wait at all, with the default in-flight caps.
+    with serving(make_settings(tmp_path_factory.mktemp("impatient"), max_queue_wait_ms=0.001)) as endpoints:
+        yield endpoints
+
+
+def test_rest_queue_wait_refusals_are_maas_json(impatient, caplog) -> None:
+    import httpx
+
+    caplog.set_level(logging.INFO, logger="maas.access")
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=impatient.base_url, timeout=30,
+                                     limits=httpx.Limits(max_connections=64)) as http:
+            return list(await asyncio.gather(*(
+                http.post("/v2/models/linear/infer", content=BODY, headers={"X-Request-ID": f"rest-{i}"})
+                for i in range(300))))
+
+    responses = asyncio.run(burst())
+    assert {r.status_code for r in responses} <= {200, 429}
+    shed = [r for r in responses if r.status_code == 429]
+    assert shed and any(r.status_code == 200 for r in responses)
+    for r in shed[:5]:
+        assert r.headers["content-type"] == "application/json" and "overloaded" in r.json()["error"]
+        assert any("status=429" in line for line in access_lines(caplog, r.headers["x-request-id"]))
