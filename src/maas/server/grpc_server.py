@@ -226,8 +226,9 @@ async def start_grpc_server(
     # grpc's own limits sit above maas's (InFlight, the batcher's admission), so a call is refused by maas,
     # with its status, message and access-log line, before grpc would refuse or cancel it: a stream limit per
     # connection at the in-flight cap answered UNAVAILABLE, and grpc core's pending-request limits (1000 soft,
-    # 3000 hard by default) CANCELLED 4,078 calls of a 4,352-client burst before Python saw them.
-    ceiling = 4 * settings.max_grpc_in_flight + 1024
+    # 3000 hard by default) CANCELLED 4,078 calls of a 4,352-client burst before Python saw them. Calls wait
+    # there while the event loop is busy, however low maas's own cap, so the ceiling never falls below 65,536.
+    ceiling = max(4 * settings.max_grpc_in_flight + 1024, 1 << 16)
     server = grpc.aio.server(
         interceptors=interceptors,
         maximum_concurrent_rpcs=ceiling,
