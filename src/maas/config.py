@@ -26,6 +26,22 @@ class Settings(BaseSettings):
     api_key: str = Field("", description="Bearer token required on every non-health endpoint when set")
     max_upload_bytes: int = Field(2 * 1024**3, gt=0, description="Largest model file accepted by upload")
     max_request_bytes: int = Field(64 * 1024**2, gt=0, description="Largest inference request body")
+    max_control_body_bytes: int = Field(
+        1024**2, gt=0, description="Largest JSON body of a control-API request (PATCH models, PUT aliases, jobs…)"
+    )
+    allow_remote_trust: bool = Field(
+        False, description="Let an admin-key caller import code-running formats (pickles) with trust=true"
+    )
+    max_header_bytes: int = Field(64 * 1024, ge=1024, description="Largest request head (line + headers); 431 past it")
+    max_headers: int = Field(100, ge=8, description="Most request header fields; 431 past it")
+    max_http_in_flight: int = Field(
+        8192, ge=1, description="HTTP requests in flight at once; past it maas answers 429 at once"
+    )
+    max_queue_size: int = Field(1024, ge=1, description="Requests queued per loaded version; 429 past it")
+    max_queue_wait_ms: float = Field(
+        500.0, gt=0, le=3_600_000, description="A request expected to wait longer in a queue is refused at once (429)"
+    )
+    max_grpc_in_flight: int = Field(8192, ge=1, description="gRPC calls in flight at once; RESOURCE_EXHAUSTED past it")
     max_jobs: int = Field(1, ge=1, le=64, description="Background jobs (train, optimize…) run at once")
     prediction_log_url: str = Field("", description="fsspec URL of the prediction logs; default $MAAS_HOME/predictions")
     prediction_log_retention_hours: float = Field(24 * 7, gt=0, description="Older prediction logs are deleted")

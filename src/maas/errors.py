@@ -10,6 +10,7 @@
     ├── Unavailable          UNAVAILABLE          not ready / shutting down
     ├── DeadlineExceeded     DEADLINE_EXCEEDED
     ├── Unauthenticated      UNAUTHENTICATED
+    ├── PermissionDenied     PERMISSION_DENIED    known caller (or none), not allowed to do this
     ├── IntegrityError       DATA_LOSS            a stored blob does not match its digest
     └── Internal             INTERNAL
 """
@@ -28,6 +29,7 @@ class Code(StrEnum):
     UNAVAILABLE = "UNAVAILABLE"
     DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
     UNAUTHENTICATED = "UNAUTHENTICATED"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
     DATA_LOSS = "DATA_LOSS"
     INTERNAL = "INTERNAL"
 
@@ -76,6 +78,10 @@ class DeadlineExceeded(MaasError):
 
 class Unauthenticated(MaasError):
     code = Code.UNAUTHENTICATED
+
+
+class PermissionDenied(MaasError):
+    code = Code.PERMISSION_DENIED
 
 
 class IntegrityError(MaasError):

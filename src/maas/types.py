@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from maas.errors import InvalidArgument
+from maas.numbers import is_ascii_int
 
 # KServe v2 datatype <-> numpy dtype. BYTES tensors are numpy object arrays of `bytes`.
 _V2_TO_NUMPY: dict[str, np.dtype[Any]] = {
@@ -105,14 +106,15 @@ class Signature:
 
 # --- names and references -------------------------------------------------------------------------------
 
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+# Always applied with fullmatch: `$` also matches before a trailing newline, which let "mlp\n" be a name.
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 ALIAS_RE = NAME_RE
-TAG_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$")
+TAG_KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,127}")
 
 
 def check_name(name: str, what: str = "model name") -> str:
     """Validate a model name (also used for aliases): lowercase, 1-63 chars, no '..', no separators."""
-    if not isinstance(name, str) or not NAME_RE.match(name) or ".." in name:
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name) or ".." in name:
         shown = name if isinstance(name, str) and len(name) <= 80 else f"{str(name)[:80]}…"
         raise InvalidArgument(
             f"invalid {what} {shown!r}: use 1-63 characters a-z, 0-9, '.', '_', '-', starting with a letter "
@@ -123,7 +125,7 @@ def check_name(name: str, what: str = "model name") -> str:
 
 def check_alias(alias: str) -> str:
     check_name(alias, "alias")
-    if alias.isdigit():
+    if alias.isdigit():  # also '²': refused as a name anyway, but never read as a version
         raise InvalidArgument(f"invalid alias {alias!r}: an alias cannot be a number")
     return alias
 
@@ -131,7 +133,7 @@ def check_alias(alias: str) -> str:
 def check_tags(tags: dict[str, str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for k, v in tags.items():
-        if not isinstance(k, str) or not TAG_KEY_RE.match(k):
+        if not isinstance(k, str) or not TAG_KEY_RE.fullmatch(k):
             raise InvalidArgument(f"invalid tag key {str(k)[:80]!r}")
         if not isinstance(v, str) or len(v) > 1024:
             raise InvalidArgument(f"invalid value for tag {k!r}: a string of at most 1024 characters")
@@ -178,7 +180,7 @@ class ModelRef:
 
 def parse_version(text: str | int) -> int:
     s = str(text)
-    if not s.isdigit() or len(s) > 9 or int(s) < 1:
+    if not is_ascii_int(s) or len(s) > 9 or int(s) < 1:
         raise InvalidArgument(f"invalid version {s[:40]!r}: expected a positive integer")
     return int(s)
 

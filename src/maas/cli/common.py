@@ -27,6 +27,7 @@ EXIT_CODES = {
     Code.DEADLINE_EXCEEDED: 8,
     Code.UNAUTHENTICATED: 9,
     Code.DATA_LOSS: 10,
+    Code.PERMISSION_DENIED: 11,
     Code.INTERNAL: 1,
 }
 

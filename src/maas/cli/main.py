@@ -217,12 +217,21 @@ def serve(
         "--set", help="Batching override NAME.KEY=VALUE (max_batch_size, max_queue_delay_us, "
                       "preferred_batch_sizes, instances, intra_op_threads, log_sample_rate); repeatable.")] = None,
     trace: Annotated[bool, typer.Option("--trace", help="Export OpenTelemetry spans over OTLP (env OTEL_*).")] = False,
+    max_queue_size: Annotated[int | None, typer.Option(
+        help="Requests queued per loaded version before 429 (env MAAS_MAX_QUEUE_SIZE, default 1024).")] = None,
+    max_queue_wait_ms: Annotated[float | None, typer.Option(
+        help="Refuse at once (429) a request expected to queue longer (env MAAS_MAX_QUEUE_WAIT_MS, default 500).")
+    ] = None,
+    allow_remote_trust: Annotated[bool | None, typer.Option(
+        "--allow-remote-trust", help="Let admin-key callers upload code-running formats with trust=true "
+                                     "(env MAAS_ALLOW_REMOTE_TRUST, default off).")] = None,
 ) -> None:
     """Serve the registry: control API, KServe v2 REST and gRPC, in one process."""
     from maas.server.main import run
 
     flags = {"host": host, "http_port": http_port, "grpc_port": grpc_port, "api_key": api_key,
-             "tracing": trace or None}
+             "tracing": trace or None, "allow_remote_trust": allow_remote_trust, "max_queue_size": max_queue_size,
+             "max_queue_wait_ms": max_queue_wait_ms}
     from maas.serving.options import parse_overrides
 
     parse_overrides(override or [])  # a bad --set fails here, as a one-line error, before anything starts

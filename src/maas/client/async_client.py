@@ -18,15 +18,18 @@ from maas.errors import (
     MaasError,
     NotFound,
     PayloadTooLarge,
+    PermissionDenied,
     ResourceExhausted,
     Unauthenticated,
     Unavailable,
 )
 from maas.registry.entities import Model, ModelVersion
 
+REQUESTED_WITH = "X-Requested-With"
+
 _BY_STATUS: dict[int, type[MaasError]] = {
-    400: InvalidArgument, 401: Unauthenticated, 404: NotFound, 409: FailedPrecondition, 413: PayloadTooLarge,
-    429: ResourceExhausted, 503: Unavailable, 504: DeadlineExceeded,
+    400: InvalidArgument, 401: Unauthenticated, 403: PermissionDenied, 404: NotFound, 409: FailedPrecondition,
+    413: PayloadTooLarge, 429: ResourceExhausted, 503: Unavailable, 504: DeadlineExceeded,
 }
 
 
@@ -40,7 +43,10 @@ class AsyncClient:
     def __init__(self, url: str = "http://127.0.0.1:8000", *, api_key: str | None = None,
                  timeout: float = 300.0, transport: httpx.AsyncBaseTransport | None = None) -> None:
         key = api_key if api_key is not None else os.environ.get("MAAS_API_KEY", "")
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        # The custom header marks a request no plain HTML form can send (the server's cross-site guard).
+        headers = {REQUESTED_WITH: "maas-sdk"}
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
         self._http = httpx.AsyncClient(base_url=url.rstrip("/"), headers=headers, timeout=timeout,
                                        transport=transport)
 

@@ -72,6 +72,7 @@ def _members(path: Path, limit: int) -> list[tarfile.TarInfo]:
         total += m.size
     if total > limit:
         raise PayloadTooLarge(f"{path.name} expands to {total} bytes, over the {limit}-byte limit")
+    safety.check_tree(((m.name, m.isdir()) for m in members), path.name)
     return members
 
 
@@ -92,5 +93,8 @@ def _extract_tar(path: Path, dest: Path, limit: int) -> None:
             src = tf.extractfile(m)
             if src is None:
                 raise InvalidArgument(f"{path.name}: cannot read entry {m.name[:120]!r}")
-            with src, target.open("wb") as out:
-                shutil.copyfileobj(src, out, _CHUNK)
+            try:
+                with src, target.open("wb") as out:
+                    shutil.copyfileobj(src, out, _CHUNK)
+            except (*safety.ARCHIVE_READ_ERRORS, tarfile.TarError, OSError) as exc:
+                raise InvalidArgument(f"{path.name}: entry {m.name[:120]!r} is damaged ({exc})") from None

@@ -4,14 +4,15 @@ and exported to ONNX with a dynamic batch."""
 
 from __future__ import annotations
 
-import json
 import os
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from maas import json_limits
 from maas.errors import InvalidArgument, PayloadTooLarge
 from maas.formats import safety
 from maas.formats.pipeline import Converted
@@ -49,8 +50,9 @@ def _saved_config(path: Path, limit: int) -> Any:
         safety.check_zip(path, limit)
         try:
             with zipfile.ZipFile(path) as zf:
-                return json.loads(zf.read("config.json"))
-        except (KeyError, ValueError, zipfile.BadZipFile) as exc:
+                return json_limits.loads(zf.read("config.json"), f"{path.name}: config.json",
+                                         json_limits.MAX_FILE_DEPTH)
+        except (KeyError, ValueError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError) as exc:
             raise InvalidArgument(f"{path.name} is not a valid .keras file ({type(exc).__name__})") from None
     if head == H5_MAGIC:
         import h5py
@@ -63,10 +65,7 @@ def _saved_config(path: Path, limit: int) -> Any:
             raise InvalidArgument(f"{path.name} is not a valid HDF5 file ({str(exc)[:120]})") from None
         if raw is None:
             raise InvalidArgument(f"{path.name} holds only weights (no model_config); save the whole model")
-        try:
-            return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
-        except ValueError:
-            raise InvalidArgument(f"{path.name} has an unreadable model_config") from None
+        return json_limits.loads(raw, f"{path.name}: model_config", json_limits.MAX_FILE_DEPTH)
     raise InvalidArgument(
         f"{path.name} is not a Keras model file (expected a .keras zip or an HDF5 .h5 file)"
     )

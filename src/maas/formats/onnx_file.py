@@ -9,6 +9,10 @@ from typing import Any
 from maas.errors import InvalidArgument
 
 _PROTOBUF_LIMIT = 2 * 1024**3 - 1
+# A location is a relative file name beside the model; anything longer, or with control characters (a NUL
+# byte would make every path call raise), is refused like one that escapes the model's directory.
+MAX_LOCATION_CHARS = 1024
+MAX_COMPONENT_CHARS = 255
 
 
 def _external_tensors(model: Any) -> list[Any]:
@@ -32,8 +36,13 @@ def load(path: Path) -> Any:
     for tensor in _external_tensors(model):
         info = {e.key: e.value for e in tensor.external_data}
         location = info.get("location", "")
+        if not _plain_location(location):
+            raise InvalidArgument(
+                f"{path.name}: external data of {tensor.name!r} has an invalid location "
+                f"({location[:120]!r}: too long, empty or with control characters)"
+            )
         target = (base / location).resolve()
-        if not location or Path(location).is_absolute() or not target.is_relative_to(base):
+        if Path(location).is_absolute() or not target.is_relative_to(base):
             raise InvalidArgument(
                 f"{path.name}: external data of {tensor.name!r} points outside the model's directory "
                 f"({location[:120]!r})"
@@ -45,6 +54,14 @@ def load(path: Path) -> Any:
     except (OSError, ValueError) as exc:
         raise InvalidArgument(f"{path.name}: cannot read its external data ({exc})") from None
     return model
+
+
+def _plain_location(location: str) -> bool:
+    return (
+        0 < len(location) <= MAX_LOCATION_CHARS
+        and location.isprintable()
+        and all(len(part) <= MAX_COMPONENT_CHARS for part in location.replace("\\", "/").split("/"))
+    )
 
 
 def finalize(model: Any, out: Path) -> Any:

@@ -93,6 +93,8 @@ def _merge_sidecar(opts: ImportOptions, path: Path) -> ImportOptions:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise InvalidArgument(f"cannot read {path.name}: {str(exc).splitlines()[0]}") from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise InvalidArgument(f"cannot read {path.name}: it nests too deeply") from None
     if not isinstance(data, dict):
         raise InvalidArgument(f"{path.name} must be a mapping of {sorted(_SIDECAR_KEYS)}")
     unknown = set(data) - _SIDECAR_KEYS

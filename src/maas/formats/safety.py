@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import stat
 import zipfile
+import zlib
+from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from maas.errors import InvalidArgument, PayloadTooLarge
@@ -47,6 +49,36 @@ def check_member_name(name: str, archive: str) -> None:
         raise InvalidArgument(f"{archive}: unsafe archive entry {name[:120]!r} (absolute or escaping path)")
 
 
+# What zipfile can inflate; any other method (or a legacy one) would fail only half-way through extraction.
+ZIP_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA})
+# The errors a damaged archive raises while it is read (bad CRC, truncated data, mismatched headers…).
+ARCHIVE_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError,
+                       NotADirectoryError, FileExistsError, IsADirectoryError)
+
+
+def check_tree(entries: Iterable[tuple[str, bool]], archive: str) -> None:
+    """Refuse an archive whose (name, is_dir) entries cannot all be unpacked: a name used twice, or a file
+    that is also a folder of another entry (`a` and `a/model.onnx`)."""
+    files: set[str] = set()
+    dirs: set[str] = set()
+    for name, is_dir in entries:
+        parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+        if not parts:
+            continue
+        dirs.update("/".join(parts[:i]) for i in range(1, len(parts)))
+        key = "/".join(parts)
+        if is_dir:
+            dirs.add(key)
+        elif key in files:
+            raise InvalidArgument(f"{archive}: entry {key[:120]!r} appears twice")
+        else:
+            files.add(key)
+    clash = files & dirs
+    if clash:
+        name = min(clash)
+        raise InvalidArgument(f"{archive}: {name[:120]!r} is both a file and a folder of other entries")
+
+
 def check_zip(path: Path, limit: int) -> list[zipfile.ZipInfo]:
     """Validate every member of a zip archive from its central directory, before anything is extracted.
 
@@ -56,13 +88,21 @@ def check_zip(path: Path, limit: int) -> list[zipfile.ZipInfo]:
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         raise InvalidArgument(f"{path.name} is not a valid zip archive ({exc})") from None
     total = 0
     for info in infos:
         check_member_name(info.filename, path.name)
+        shown = info.filename[:120]
         if stat.S_ISLNK(info.external_attr >> 16):
-            raise InvalidArgument(f"{path.name}: entry {info.filename[:120]!r} is a symbolic link")
+            raise InvalidArgument(f"{path.name}: entry {shown!r} is a symbolic link")
+        if info.flag_bits & 0x1:
+            raise InvalidArgument(f"{path.name}: entry {shown!r} is encrypted; maas reads only plain archives")
+        if info.compress_type not in ZIP_METHODS:
+            raise InvalidArgument(
+                f"{path.name}: entry {shown!r} uses compression method {info.compress_type}, which maas cannot "
+                "read (use deflate)"
+            )
         total += info.file_size
         ratio = info.file_size // max(info.compress_size, 1)
         if info.file_size > BOMB_MIN_BYTES and ratio > MAX_RATIO:
@@ -72,6 +112,7 @@ def check_zip(path: Path, limit: int) -> list[zipfile.ZipInfo]:
             )
     if total > limit:
         raise PayloadTooLarge(f"{path.name} expands to {total} bytes, over the {limit}-byte limit")
+    check_tree(((i.filename, i.is_dir()) for i in infos), path.name)
     return infos
 
 
@@ -85,7 +126,10 @@ def extract_zip(path: Path, dest: Path, limit: int) -> Path:
             target = (dest / info.filename).resolve()
             if not target.is_relative_to(root):
                 raise InvalidArgument(f"{path.name}: unsafe archive entry {info.filename!r}")
-            zf.extract(info, dest)
+            try:
+                zf.extract(info, dest)
+            except ARCHIVE_READ_ERRORS as exc:
+                raise InvalidArgument(f"{path.name}: entry {info.filename[:120]!r} is damaged ({exc})") from None
     return dest
 
 

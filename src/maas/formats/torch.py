@@ -5,13 +5,13 @@ sample inputs that the weights-only unpickler rejects would run code inside torc
 from __future__ import annotations
 
 import io
-import json
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from maas import json_limits
 from maas.errors import InvalidArgument
 from maas.formats import parity, safety
 from maas.formats.pipeline import Converted
@@ -65,10 +65,8 @@ def check_pt2(path: Path, limit: int) -> None:
                     f"refusing {path.name}: legacy pickled payload {tail!r}; re-save it with torch 2.6+"
                 )
             if tail.endswith("_config.json") and tail.startswith(("data/weights/", "data/constants/")):
-                try:
-                    entries = json.loads(zf.read(info)).get("config", {})
-                except ValueError:
-                    raise InvalidArgument(f"{path.name}: unreadable {tail}") from None
+                doc = json_limits.loads(zf.read(info), f"{path.name}: {tail}", json_limits.MAX_FILE_DEPTH)
+                entries = doc.get("config", {}) if isinstance(doc, dict) else {}
                 for fqn, meta in entries.items():
                     pickled = meta.get("use_pickle") or (
                         tail.startswith("data/constants/")

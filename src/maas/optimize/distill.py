@@ -7,7 +7,6 @@ exported to ONNX and checked against itself in PyTorch before it is registered.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -15,6 +14,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from maas import json_limits
 from maas.errors import Internal, InvalidArgument
 from maas.optimize.data import Dataset, predict
 from maas.types import Signature
@@ -56,10 +56,7 @@ def parse_spec(spec: StudentSpec | dict[str, Any] | str | Path) -> StudentSpec:
         except yaml.YAMLError as exc:
             raise InvalidArgument(f"student spec file {path}: {exc}") from None
     elif isinstance(spec, str):
-        try:
-            spec = json.loads(spec)
-        except json.JSONDecodeError as exc:
-            raise InvalidArgument(f"student spec is not valid JSON: {exc}") from None
+        spec = json_limits.loads(spec, "student spec")
     if not isinstance(spec, dict):
         raise InvalidArgument("student spec must be a mapping such as {\"type\": \"mlp\", \"hidden\": [64]}")
     try:

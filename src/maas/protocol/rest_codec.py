@@ -16,6 +16,7 @@ import orjson
 import simdjson
 
 from maas.errors import InvalidArgument
+from maas.numbers import is_ascii_int
 from maas.protocol import raw_tensor
 from maas.serving.inference import InferenceRequest, InferenceResponse, InferTensor, RequestedOutput
 
@@ -118,7 +119,7 @@ def header_length(value: str | None, body_size: int) -> int | None:
     if value is None:
         return None
     value = value.strip()
-    if not value.isdigit() or len(value) > 18:
+    if not is_ascii_int(value):
         raise InvalidArgument(f"{HEADER_LENGTH} must be a non-negative integer, got {value[:40]!r}")
     n = int(value)
     if n > body_size:

@@ -22,7 +22,10 @@ from maas.registry import Registry
 from maas.server import control, errors, jobs_api, monitor_api, rest_v1, rest_v2
 from maas.server.access import request_id
 from maas.server.auth import ApiKeyMiddleware
+from maas.server.body_limits import ControlBodyLimit
+from maas.server.cross_site import CrossSiteGuard
 from maas.server.infer_route import InferEndpoint
+from maas.server.path_guard import PathGuard
 
 log = logging.getLogger(__name__)
 
@@ -91,13 +94,16 @@ def create_app(
     app.include_router(rest_v1.router(dataplane, settings))
     app.include_router(monitor_api.router(registry, dataplane, settings))  # before control's {name:path}
     app.include_router(control.router(registry, settings, jobs))
-    app.include_router(jobs_api.router(jobs))
+    app.include_router(jobs_api.router(jobs, settings))
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
         return Response(generate_latest(dataplane.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.infer_endpoint = InferEndpoint(dataplane, settings.max_request_bytes, settings.api_key)
+    app.add_middleware(ControlBodyLimit, limit=settings.max_control_body_bytes)
+    app.add_middleware(CrossSiteGuard)
+    app.add_middleware(PathGuard)
     if settings.api_key:
         app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
     return app

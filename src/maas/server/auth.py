@@ -6,7 +6,10 @@ from __future__ import annotations
 import hmac
 import json
 
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from maas.config import Settings
 
 OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready"})
 
@@ -16,6 +19,12 @@ def key_matches(header_value: str | None, api_key: str) -> bool:
         return False
     scheme, _, token = header_value.partition(" ")
     return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), api_key.encode())
+
+
+def is_admin(request: HTTPConnection, settings: Settings) -> bool:
+    """Whether the caller holds an admin key. Today the one key (`MAAS_API_KEY`) is the admin key; with no key
+    configured nobody is an admin, since an unauthenticated caller may be any web page the operator opens."""
+    return bool(settings.api_key) and key_matches(request.headers.get("authorization"), settings.api_key)
 
 
 class ApiKeyMiddleware:

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.types import Receive
 
 from maas.errors import InvalidArgument, PayloadTooLarge
+from maas.numbers import is_ascii_int
 
 
 class ClientGone(Exception):
@@ -18,7 +19,7 @@ class ClientGone(Exception):
 async def read_asgi_body(receive: Receive, content_length: bytes | None, limit: int) -> bytes:
     """The whole body, or PayloadTooLarge (413) as soon as it is known to exceed `limit` bytes."""
     if content_length is not None:
-        if not content_length.isdigit():
+        if not is_ascii_int(content_length):
             raise InvalidArgument("Content-Length must be a non-negative integer")
         if int(content_length) > limit:
             raise PayloadTooLarge(

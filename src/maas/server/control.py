@@ -4,7 +4,6 @@ Only translation happens here; every decision is the registry's (or the importer
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -14,10 +13,12 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from maas import json_limits
 from maas.config import Settings
 from maas.errors import InvalidArgument
 from maas.jobs import JobRunner
 from maas.registry import Registry
+from maas.server.remote_trust import asks_trust, grant_trust
 from maas.server.upload import receive_upload
 from maas.types import check_name, parse_tag, parse_version
 
@@ -73,6 +74,7 @@ def router(registry: Registry, settings: Settings, jobs: JobRunner | None = None
             if "file" not in up.files:
                 raise InvalidArgument("the upload has no file part named 'file'")
             kwargs = _import_options(up, tmp)
+            kwargs["trust"] = grant_trust(request, settings, asks_trust(up.one("trust", "")))
             if background and jobs is not None:
                 sha = await run_in_threadpool(registry.stage_input, up.files["file"])
                 params = {"blob": sha, "extension": up.files["file"].suffix if up.files["file"].suffix else "",
@@ -132,16 +134,12 @@ def _import_options(up: Any, tmp: Path) -> dict[str, Any]:
         "description": up.one("description", "") or "",
         "tags": dict(parse_tag(t) for t in up.many("tag")),
         "aliases": tuple(up.many("alias")),
-        "trust": (up.one("trust", "") or "").lower() in truthy,
         "allow_mismatch": (up.one("allow_mismatch", "") or "").lower() in truthy,
     }
     if "labels" in up.files:
         kwargs["labels"] = up.files["labels"].read_text("utf-8").splitlines()
     elif up.one("labels"):
-        try:
-            labels = json.loads(up.one("labels"))
-        except json.JSONDecodeError:
-            raise InvalidArgument("labels must be a JSON list of strings or a file part") from None
+        labels = json_limits.loads(up.one("labels") or "", "the labels field (a JSON list of strings)")
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
             raise InvalidArgument("labels must be a JSON list of strings")
         kwargs["labels"] = labels

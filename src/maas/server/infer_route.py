@@ -17,7 +17,7 @@ import time
 
 from starlette.types import Receive, Scope, Send
 
-from maas.errors import MaasError
+from maas.errors import MaasError, ResourceExhausted
 from maas.monitor.tracing import current as tracing_current
 from maas.protocol import rest_codec
 from maas.server.access import log_access, request_id
@@ -68,6 +68,9 @@ class InferEndpoint:
                 extra.append((b"www-authenticate", b"Bearer"))
                 outcome = "unauthenticated"
             else:
+                why = self._shed(name, version)
+                if why is not None:  # refused before the body is read: shedding must stay cheap
+                    raise ResourceExhausted(why)
                 body = await read_asgi_body(receive, content_length, self.limit)
                 if trace is not None:
                     trace.read = time.monotonic()
@@ -103,6 +106,10 @@ class InferEndpoint:
         })
         await send({"type": "http.response.body", "body": content})
         log_access("rest", rid, name, served_version, outcome, status, started)
+
+    def _shed(self, name: str, version: str | None) -> str | None:
+        shed = getattr(self.dataplane, "shed", None)
+        return shed(name, version) if shed is not None else None
 
     async def _infer(
         self, body: bytes, name: str, version: str | None, header_len: str | None, rid: str

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from maas.config import Settings
 from maas.errors import InvalidArgument
 from maas.jobs import JobRunner, JobState
+from maas.server.remote_trust import asks_trust, grant_trust
 
 
 class JobRequest(BaseModel):
@@ -17,13 +19,16 @@ class JobRequest(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-def router(runner: JobRunner) -> APIRouter:
+def router(runner: JobRunner, settings: Settings) -> APIRouter:
     r = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
     @r.post("", status_code=202)
-    def submit(body: JobRequest) -> dict[str, Any]:
+    def submit(body: JobRequest, request: Request) -> dict[str, Any]:
         """Queue a job: kinds `import` (of an uploaded blob), `evaluate`, `optimize`, `train`."""
-        return runner.submit(body.kind, body.params).to_dict()
+        params = dict(body.params)
+        if "trust" in params:  # any kind: a job handler must never see trust the caller was not granted
+            params["trust"] = grant_trust(request, settings, asks_trust(params["trust"]))
+        return runner.submit(body.kind, params).to_dict()
 
     @r.get("")
     def list_jobs(state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:

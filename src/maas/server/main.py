@@ -7,7 +7,7 @@ import logging
 import signal
 import socket
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
@@ -63,7 +63,8 @@ def build_server(
 
     check_bind(settings)
     registry = Registry(settings)
-    options = ServingOptions(models=tuple(models) if models else None, overrides=parse_overrides(overrides or []))
+    options = ServingOptions(models=tuple(models) if models else None, overrides=parse_overrides(overrides or []),
+                             max_queue_size=settings.max_queue_size, max_queue_wait_s=settings.max_queue_wait_ms / 1e3)
     dataplane = ServingDataPlane(registry, options)
     dataplane.predictions = prediction_log(settings, dataplane.metrics.registry)
     from maas.monitor.tracing import tracer_from_environment
@@ -72,10 +73,12 @@ def build_server(
     app = create_app(settings, registry, dataplane, models=models)
     config = uvicorn.Config(
         app, host=settings.host, port=settings.http_port, log_level="info", access_log=False,
-        timeout_graceful_shutdown=10, limit_concurrency=4096, timeout_keep_alive=30,
+        # No uvicorn limit_concurrency: its plain 503 would pre-empt maas's own refusals (http_limits.py).
+        timeout_graceful_shutdown=10, limit_concurrency=None, timeout_keep_alive=30,
         # uvloop and httptools are uvicorn's fast event loop and HTTP parser ("auto" falls back if absent).
         loop="uvloop" if _installed("uvloop") else "asyncio",
-        http="httptools" if _installed("httptools") else "h11",
+        http=_http_protocol(settings),
+        h11_max_incomplete_event_size=settings.max_header_bytes,  # the h11 fallback's header cap (a 400)
         proxy_headers=False,  # nothing reads the client address; skips a middleware on every request
     )
     return _Server(config)
@@ -90,6 +93,12 @@ def prediction_log(settings: Settings, metrics: CollectorRegistry) -> Prediction
         FsspecLogWriter(settings.prediction_log_url), metrics=metrics,
         queue_size=settings.prediction_log_queue, retention_hours=settings.prediction_log_retention_hours,
     )
+def _http_protocol(settings: Settings) -> Any:
+    if not _installed("httptools"):
+        return "h11"
+    from maas.server.http_limits import limited_protocol
+
+    return limited_protocol(settings.max_header_bytes, settings.max_headers, settings.max_http_in_flight)
 
 
 def _installed(module: str) -> bool:

@@ -16,6 +16,7 @@ from python_multipart.multipart import parse_options_header
 from starlette.requests import Request
 
 from maas.errors import InvalidArgument, PayloadTooLarge
+from maas.numbers import is_ascii_int
 
 ALLOWED_EXTENSIONS = (
     ".onnx", ".keras", ".h5", ".hdf5", ".pt", ".pth", ".pt2", ".ts", ".torchscript", ".skops", ".pkl",
@@ -23,7 +24,7 @@ ALLOWED_EXTENSIONS = (
 )
 MAX_FIELD_BYTES = 64 * 1024
 MAX_FIELDS = 64
-_BOUNDARY_RE = re.compile(rb"^[ -~]{1,70}$")
+_BOUNDARY_RE = re.compile(rb"[ -~]{1,70}")  # fullmatch: `$` would let a trailing newline through
 
 
 def safe_extension(filename: str) -> str:
@@ -54,10 +55,10 @@ async def receive_upload(request: Request, limit: int, tmpdir: Path) -> Upload:
     if ctype != b"multipart/form-data" or b"boundary" not in params:
         raise InvalidArgument("expected a multipart/form-data body with a file part named 'file'")
     boundary = params[b"boundary"]
-    if not _BOUNDARY_RE.match(boundary):
+    if not _BOUNDARY_RE.fullmatch(boundary):
         raise InvalidArgument("invalid multipart boundary")
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and is_ascii_int(declared) and int(declared) > limit:
         raise PayloadTooLarge(f"upload of {int(declared)} bytes exceeds the limit of {limit} bytes")
 
     out = Upload()

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 _BATCH_WEIGHT = 0.25
 # Below this many requests per batch on average, waiting for company has not been finding any.
 _WORTH_WAITING = 1.5
+# Weight of the newest batch in the running mean of a batch's service time (dispatch to result).
+_SERVICE_WEIGHT = 0.2
 
 
 class BatchObserver(Protocol):
@@ -115,6 +117,8 @@ class Batcher:
         self._head_due = False  # the request at the head of the queue has waited long enough
         self._closed = False
         self.traced = False  # OpenTelemetry is on: keep per-request timings for the spans
+        self._service_s = 0.0  # recent time from dispatching a batch to its result (0: none measured yet)
+        self._dispatched: dict[asyncio.Future[None], float] = {}
 
     @property
     def depth(self) -> int:
@@ -131,8 +135,17 @@ class Batcher:
             raise ResourceExhausted(
                 f"{self.label}: the queue is full ({self.policy.max_queue_size} requests); retry later"
             )
+        rows = merging.rows(inputs)
+        wait = self.expected_wait(rows)
+        bound = min(timeout_s, self.policy.max_queue_wait_s)
+        if wait > bound:
+            why = "the request's deadline" if timeout_s < self.policy.max_queue_wait_s else "the maximum queue wait"
+            raise ResourceExhausted(
+                f"{self.label}: overloaded, the expected wait of {wait * 1e3:.0f} ms exceeds {why} "
+                f"({bound * 1e3:.0f} ms); retry later"
+            )
         loop = self._loop or asyncio.get_running_loop()
-        pending = _Pending(inputs, merging.rows(inputs), loop.create_future())
+        pending = _Pending(inputs, rows, loop.create_future())
         if self.traced:
             last_pending.set(pending)
         self._queue.append(pending)
@@ -143,6 +156,31 @@ class Batcher:
             return await pending.future  # a cancelled caller cancels the future: the batch skips it
         finally:
             expiry.cancel()
+
+    def expected_wait(self, rows: int = 1) -> float:
+        """Seconds a request of `rows` rows would wait before its batch starts: the batches queued ahead of
+        it (plus the ones running, when no instance is idle) spread over the instances, times the recent
+        service time of a batch. Zero until a batch has been measured."""
+        if self._service_s == 0.0:
+            return 0.0
+        capacity = max(self.policy.max_batch_size, 1)
+        queued = sum(p.rows for p in self._queue) + rows
+        batches_ahead = -(-queued // capacity) - 1  # the request's own batch is not waited for
+        if not self._idle:
+            batches_ahead += len(self._running)
+        rounds = -(-batches_ahead // len(self._runtimes))
+        return rounds * self._service_s
+
+    def overloaded(self) -> str | None:
+        """Why a one-row request would be refused right now (queue full, or expected to wait longer than the
+        maximum queue wait), or None; the transports ask before reading a body, so shedding stays cheap."""
+        if len(self._queue) >= self.policy.max_queue_size:
+            return f"{self.label}: the queue is full ({self.policy.max_queue_size} requests); retry later"
+        wait = self.expected_wait(1)
+        if wait > self.policy.max_queue_wait_s:
+            return (f"{self.label}: overloaded, the expected wait of {wait * 1e3:.0f} ms exceeds the maximum queue "
+                    f"wait ({self.policy.max_queue_wait_s * 1e3:.0f} ms); retry later")
+        return None
 
     async def stop(self, grace_s: float) -> None:
         """Refuse new work, let queued and running batches finish for up to `grace_s`, then fail the rest."""
@@ -266,6 +304,7 @@ class Batcher:
             p.dispatched = started
         done: asyncio.Future[None] = loop.create_future()
         self._running.add(done)
+        self._dispatched[done] = started
         batched = self.policy.max_batch_size > 0
         try:
             work = self._executor.submit(_compute, runtime, [p.inputs for p in batch], batched)
@@ -314,6 +353,11 @@ class Batcher:
                         assert result.outputs is not None
                         future.set_result(result.outputs[position])
         finally:
+            began = self._dispatched.pop(done, None)
+            if began is not None and results is not None:
+                took = time.monotonic() - began
+                self._service_s = took if self._service_s == 0.0 else (
+                    self._service_s + (took - self._service_s) * _SERVICE_WEIGHT)
             self._running.discard(done)
             done.set_result(None)
             self._idle.append(runtime)

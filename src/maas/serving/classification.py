@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from maas.errors import InvalidArgument
+from maas.numbers import is_ascii_int
 from maas.serving.steps import topk
 
 
@@ -19,12 +20,7 @@ def classification_k(parameters: dict[str, Any]) -> int | None:
     if "classification" not in parameters:
         return None
     value = parameters["classification"]
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | str)
-        or not str(value).isdigit()
-        or int(value) < 1
-    ):
+    if isinstance(value, bool) or not isinstance(value, int | str) or not is_ascii_int(str(value)) or int(value) < 1:
         raise InvalidArgument(f"classification must be a positive integer, got {str(value)[:40]!r}")
     return int(value)
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from maas.errors import DeadlineExceeded, Internal, InvalidArgument, MaasError, NotFound, Unavailable
 from maas.monitor.records import PredictionRecord, PredictionSink
+from maas.numbers import is_ascii_int, parse_finite
 from maas.registry import Registry, State
 from maas.serving.classification import classify
 from maas.serving.inference import (
@@ -34,6 +35,9 @@ from maas.serving.validation import check_model_inputs, requested_outputs, valid
 from maas.types import ModelRef, check_name, v2_datatype
 
 log = logging.getLogger(__name__)
+
+# The longest wait a client may ask for; beyond it a timeout is a typo or an attack, not a deadline.
+MAX_TIMEOUT_S = 24 * 3600.0
 
 PLATFORM = "onnxruntime_onnx"
 # Only what this core (plus the transports' codecs, for binary_tensor_data) actually implements.
@@ -116,7 +120,7 @@ class ServingDataPlane:
         check_name(name)
         if not self._accepting:
             return False
-        if version in (None, "") or str(version).isdigit():
+        if version in (None, "") or is_ascii_int(str(version)):
             wanted = int(version) if version else self.repository.default_version(name)
             if any(v.number == wanted for v in self.repository.loaded(name)):
                 return True
@@ -193,7 +197,7 @@ class ServingDataPlane:
         """Triton's statistics of the loaded versions (all models when `name` is empty)."""
         if name:
             check_name(name)
-        if version and not str(version).isdigit():
+        if version and not is_ascii_int(str(version)):
             raise InvalidArgument(f"version must be a number, not {str(version)[:40]!r}")
         selected = self.metrics.statistics.select(name, version or "")
         if name and not selected:
@@ -204,6 +208,21 @@ class ServingDataPlane:
         return {"model_stats": [s.to_dict() for s in selected]}
 
     # --- inference --------------------------------------------------------------------------------------
+    def shed(self, name: str, version: str | None = None) -> str | None:
+        """Why a request for (name, version) would be refused for overload now, asked before its body is read
+        or decoded (a refusal that costs a full decode made the loop, not the queue, the bottleneck); None when
+        it may proceed or cannot be told cheaply (an alias, a version not loaded)."""
+        if version in (None, ""):
+            number = self.repository.default_version(name)
+        elif is_ascii_int(version):
+            number = int(version)  # type: ignore[arg-type]
+        else:
+            return None
+        for loaded in self.repository.loaded(name):
+            if loaded.number == number:
+                return loaded.batcher.overloaded()
+        return None
+
     async def infer(self, request: InferenceRequest) -> InferenceResponse:
         started = time.monotonic()
         protocol = request.protocol
@@ -289,15 +308,12 @@ class ServingDataPlane:
         if request.timeout_s is not None:
             timeout = request.timeout_s
         elif "timeout" in request.parameters:
-            value = request.parameters["timeout"]
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise InvalidArgument("parameter timeout must be a number of microseconds")
-            timeout = value / 1e6
+            micros = parse_finite(request.parameters["timeout"], "parameter timeout (microseconds)",
+                                  minimum=0, maximum=MAX_TIMEOUT_S * 1e6, above_minimum=True)
+            timeout = micros / 1e6
         else:
             return self.options.request_timeout_s
-        if timeout <= 0:
-            raise InvalidArgument("timeout must be positive")
-        return float(timeout)
+        return parse_finite(timeout, "timeout (seconds)", minimum=0, maximum=MAX_TIMEOUT_S, above_minimum=True)
 
     async def _resolve(self, name: str, version: str | None) -> LoadedVersion:
         if not self._started:

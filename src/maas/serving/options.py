@@ -33,6 +33,9 @@ class ServingOptions:
 
     models: tuple[str, ...] | None = None
     max_queue_size: int = 1024
+    # A request expected to wait longer than this in a version's queue is refused at once (429): past it,
+    # waiting would only make every admitted request slower (see Batcher.expected_wait).
+    max_queue_wait_s: float = 0.5
     request_timeout_s: float = 60.0
     poll_interval_s: float = 0.5
     inference_threads: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
@@ -48,6 +51,8 @@ class ServingOptions:
     def __post_init__(self) -> None:
         if self.max_queue_size < 1:
             raise InvalidArgument("max_queue_size must be at least 1")
+        if not self.max_queue_wait_s > 0:
+            raise InvalidArgument("max_queue_wait_s must be positive")
         if self.request_timeout_s <= 0 or self.poll_interval_s <= 0:
             raise InvalidArgument("request_timeout_s and poll_interval_s must be positive")
         if self.inference_threads < 1:
@@ -66,6 +71,7 @@ class BatchingPolicy:
     instances: int
     intra_op_threads: int
     max_queue_size: int
+    max_queue_wait_s: float = 0.5
 
     @classmethod
     def resolve(
@@ -98,6 +104,7 @@ class BatchingPolicy:
                 pick(over.intra_op_threads, "intra_op_threads", options.default_intra_op_threads, batching)
             ),
             max_queue_size=options.max_queue_size,
+            max_queue_wait_s=options.max_queue_wait_s,
         )
         if policy.max_batch_size < 0 or policy.max_queue_delay_us < 0:
             raise InvalidArgument(f"{model}: max_batch_size and max_queue_delay_us cannot be negative")

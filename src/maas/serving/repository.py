@@ -15,6 +15,7 @@ import logging
 from concurrent.futures import Executor
 
 from maas.errors import FailedPrecondition, MaasError, NotFound, Unavailable
+from maas.numbers import is_ascii_int
 from maas.registry import ModelVersion, Registry
 from maas.serving.inference import ModelIndexEntry
 from maas.serving.loaded import LoadedVersion, RuntimeFactory, build_parts, onnxruntime_factory
@@ -134,7 +135,7 @@ class ModelRepository:
             if number is not None and (name, number) in self._versions:
                 return self._versions[(name, number)]
             found = await asyncio.to_thread(self.registry.get, name)
-        elif str(version).isdigit():
+        elif is_ascii_int(str(version)):
             key = (name, parse_version(version))
             if key in self._versions:
                 return self._versions[key]

@@ -1,0 +1,73 @@
+"""Admission by expected wait: once a batch's service time is known, a request whose wait (the batches ahead
+of it × that time) would pass its deadline or the maximum queue wait is refused at once, not queued."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from maas.errors import ResourceExhausted
+from maas.serving.batcher import Batcher
+from maas.serving.options import BatchingPolicy, ServingOptions
+from maas.types import TensorSpec
+
+SERVICE_S = 0.06
+
+
+class SlowRuntime:
+    """Takes at least SERVICE_S per batch, so the measured service time is known from below."""
+
+    inputs = (TensorSpec("x", "FP32", (-1, 2)),)
+    outputs = (TensorSpec("y", "FP32", (-1, 2)),)
+
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        time.sleep(SERVICE_S)
+        return {"y": inputs["x"] + 1}
+
+    def close(self) -> None:
+        pass
+
+
+def one_row() -> dict[str, np.ndarray]:
+    return {"x": np.ones((1, 2), np.float32)}
+
+
+@pytest.mark.parametrize("max_wait_s,timeout_s,why", [(0.1, 30.0, "maximum queue wait"), (30.0, 0.03, "deadline")])
+def test_a_request_expected_to_wait_too_long_is_refused_at_once(max_wait_s: float, timeout_s: float,
+                                                                why: str) -> None:
+    policy = BatchingPolicy(1, 0, (), 1, 1, 100, max_queue_wait_s=max_wait_s)
+
+    async def body() -> None:
+        with ThreadPoolExecutor(1) as pool:
+            batcher = Batcher("slow:1", policy, [SlowRuntime()], pool)
+            batcher.start()
+            assert batcher.expected_wait() == 0.0  # nothing measured: admitted on count alone
+            await batcher.submit(one_row(), 30.0)
+            assert batcher.expected_wait() == 0.0  # idle, empty queue: no wait
+            running = asyncio.ensure_future(batcher.submit(one_row(), 30.0))
+            await asyncio.sleep(0)
+            assert batcher.expected_wait() >= SERVICE_S  # behind the running batch
+            second = asyncio.ensure_future(batcher.submit(one_row(), timeout_s if why == "maximum queue wait"
+                                                          else 30.0))
+            await asyncio.sleep(0)
+            started = time.monotonic()
+            with pytest.raises(ResourceExhausted, match=why):
+                await batcher.submit(one_row(), timeout_s)
+            assert time.monotonic() - started < SERVICE_S  # refused without waiting for anything
+            assert batcher.depth == 1  # the refused request never joined the queue
+            await asyncio.gather(running, second)
+            await batcher.stop(10)
+
+    asyncio.run(body())
+
+
+def test_the_bound_is_a_setting() -> None:
+    from maas.config import Settings
+
+    assert Settings(max_queue_wait_ms=250).max_queue_wait_ms == 250
+    with pytest.raises(Exception, match="max_queue_wait_s"):
+        ServingOptions(max_queue_wait_s=0)
