@@ -7,9 +7,11 @@
     ├── AlreadyExists        ALREADY_EXISTS
     ├── FailedPrecondition   FAILED_PRECONDITION  valid request, wrong state (archived, not loaded…)
     ├── ResourceExhausted    RESOURCE_EXHAUSTED   queue full, over a limit
+    │   └── RateLimited      RESOURCE_EXHAUSTED   a key over its rate (carries retry_after_s)
     ├── Unavailable          UNAVAILABLE          not ready / shutting down
     ├── DeadlineExceeded     DEADLINE_EXCEEDED
-    ├── Unauthenticated      UNAUTHENTICATED
+    ├── Unauthenticated      UNAUTHENTICATED      missing, malformed, unknown, expired or revoked key
+    ├── PermissionDenied     PERMISSION_DENIED    a valid key outside its scope or its models
     ├── IntegrityError       DATA_LOSS            a stored blob does not match its digest
     └── Internal             INTERNAL
 """
@@ -28,6 +30,7 @@ class Code(StrEnum):
     UNAVAILABLE = "UNAVAILABLE"
     DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
     UNAUTHENTICATED = "UNAUTHENTICATED"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
     DATA_LOSS = "DATA_LOSS"
     INTERNAL = "INTERNAL"
 
@@ -66,6 +69,12 @@ class ResourceExhausted(MaasError):
     code = Code.RESOURCE_EXHAUSTED
 
 
+class RateLimited(ResourceExhausted):
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class Unavailable(MaasError):
     code = Code.UNAVAILABLE
 
@@ -76,6 +85,10 @@ class DeadlineExceeded(MaasError):
 
 class Unauthenticated(MaasError):
     code = Code.UNAUTHENTICATED
+
+
+class PermissionDenied(MaasError):
+    code = Code.PERMISSION_DENIED
 
 
 class IntegrityError(MaasError):

@@ -26,6 +26,7 @@ EXIT_CODES = {
     Code.UNAVAILABLE: 7,
     Code.DEADLINE_EXCEEDED: 8,
     Code.UNAUTHENTICATED: 9,
+    Code.PERMISSION_DENIED: 9,
     Code.DATA_LOSS: 10,
     Code.INTERNAL: 1,
 }

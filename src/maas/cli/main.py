@@ -211,6 +211,11 @@ def serve(
     grpc_port: Annotated[int | None, typer.Option(help="gRPC port (env MAAS_GRPC_PORT, default 8001).")] = None,
     models: Annotated[list[str] | None, typer.Option("--models", help="Serve only these models (repeatable).")] = None,
     api_key: Annotated[str | None, typer.Option(help="Require this bearer token (env MAAS_API_KEY).")] = None,
+    tls_cert: Annotated[Path | None, typer.Option(
+        help="PEM certificate: HTTPS and gRPC over TLS (env MAAS_TLS_CERT).")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert (env MAAS_TLS_KEY).")] = None,
+    tls_client_ca: Annotated[Path | None, typer.Option(
+        help="PEM CA: require client certificates it signed, mTLS (env MAAS_TLS_CLIENT_CA).")] = None,
     override: Annotated[list[str] | None, typer.Option(
         "--set", help="Batching override NAME.KEY=VALUE (max_batch_size, max_queue_delay_us, "
                       "preferred_batch_sizes, instances, intra_op_threads); repeatable.")] = None,
@@ -218,7 +223,8 @@ def serve(
     """Serve the registry: control API, KServe v2 REST and gRPC, in one process."""
     from maas.server.main import run
 
-    flags = {"host": host, "http_port": http_port, "grpc_port": grpc_port, "api_key": api_key}
+    flags = {"host": host, "http_port": http_port, "grpc_port": grpc_port, "api_key": api_key,
+             "tls_cert": tls_cert, "tls_key": tls_key, "tls_client_ca": tls_client_ca}
     from maas.serving.options import parse_overrides
 
     parse_overrides(override or [])  # a bad --set fails here, as a one-line error, before anything starts
@@ -245,13 +251,14 @@ def demo(
 
 
 def _register_command_modules() -> None:
-    from maas.cli import eval_cmd, import_cmd, jobs_cmd, optimize_cmd, train_cmd
+    from maas.cli import eval_cmd, import_cmd, jobs_cmd, keys_cmd, optimize_cmd, train_cmd
 
     import_cmd.register(app)
     eval_cmd.register(app)
     optimize_cmd.register(app)
     train_cmd.register(app)
     jobs_cmd.register(app)
+    keys_cmd.register(app)
 
 
 _register_command_modules()

@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 HTTP_STATUS = {
     Code.INVALID_ARGUMENT: 400,
     Code.UNAUTHENTICATED: 401,
+    Code.PERMISSION_DENIED: 403,
     Code.NOT_FOUND: 404,
     Code.ALREADY_EXISTS: 409,
     Code.FAILED_PRECONDITION: 409,

@@ -15,6 +15,7 @@ GRPC_STATUS = {
     Code.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     Code.DEADLINE_EXCEEDED: grpc.StatusCode.DEADLINE_EXCEEDED,
     Code.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
+    Code.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
     Code.DATA_LOSS: grpc.StatusCode.DATA_LOSS,
     Code.INTERNAL: grpc.StatusCode.INTERNAL,
 }
