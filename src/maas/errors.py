@@ -90,6 +90,10 @@ class Unauthenticated(MaasError):
 class PermissionDenied(MaasError):
     code = Code.PERMISSION_DENIED
 
+    def __init__(self, message: str, actor: str = "") -> None:
+        super().__init__(message)
+        self.actor = actor  # who was refused, for the audit log
+
 
 class IntegrityError(MaasError):
     code = Code.DATA_LOSS

@@ -141,13 +141,14 @@ class Authorizer:
     def authorize(self, principal: Principal, scope: Scope, model: str | None = None,
                   *, every_model: bool = False) -> None:
         """Raise PermissionDenied unless `principal` holds `scope` (and may use `model`, or all models)."""
+        who = principal.actor
         if not principal.scope.allows(scope):
             raise PermissionDenied(f"API key {principal.key_id or principal.name} has scope "
-                                   f"{principal.scope.value!r}; this needs {scope.value!r}")
+                                   f"{principal.scope.value!r}; this needs {scope.value!r}", who)
         if model is not None and not principal.allows_model(model):
-            raise PermissionDenied(f"API key {principal.key_id} may not use model {model[:64]!r}")
+            raise PermissionDenied(f"API key {principal.key_id} may not use model {model[:64]!r}", who)
         if every_model and not principal.all_models:
-            raise PermissionDenied(f"API key {principal.key_id} is limited to some models; this covers all")
+            raise PermissionDenied(f"API key {principal.key_id} is limited to some models; this covers all", who)
 
     def check(self, token: str | None, scope: Scope, model: str | None = None,
               *, every_model: bool = False) -> Principal:

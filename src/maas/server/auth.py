@@ -187,29 +187,34 @@ class AuthMiddleware:
         except MaasError as exc:
             status = await send_error(send, exc)
             if audited and status != 401:  # unauthenticated floods must not become database writes
-                await self._record(scope, None, status)
+                await self._record(scope, getattr(exc, "actor", "") or "unknown", status)
             return
         if principal is not None:
             scope.setdefault("state", {})["principal"] = principal
         if not audited:
             return await self.app(scope, receive, send)
-        status_seen = [500]
+        recorded = False
+        actor = principal.actor if principal is not None else "unknown"
 
         async def watch(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status_seen[0] = message["status"]
+            nonlocal recorded
+            if message["type"] == "http.response.start" and not recorded:
+                recorded = True  # written before the client hears the outcome, so a read after it sees it
+                await self._record(scope, actor, message["status"])
             await send(message)
 
         try:
             await self.app(scope, receive, watch)
         finally:
-            await self._record(scope, principal, status_seen[0])
+            if not recorded:
+                await self._record(scope, actor, 500)
 
-    async def _record(self, scope: Scope, principal: Principal | None, status: int) -> None:
+    async def _record(self, scope: Scope, actor: str, status: int) -> None:
         assert self.audit is not None
-        actor = principal.actor if principal is not None else "unknown"
+        need = http_need(scope["method"], scope["path"])
         try:
             await asyncio.to_thread(self.audit.record, actor, f"{scope['method']} {scope['path']}",
-                                    target=scope["path"], source=client_address(scope), outcome=str(status))
+                                    target=(need.model if need is not None else None) or "",
+                                    source=client_address(scope), outcome=str(status))
         except Exception:  # the change itself is done; a failed audit write is logged, not turned into a 500
             log.error("could not write the audit record of %s %s", scope["method"], scope["path"], exc_info=True)
