@@ -178,6 +178,11 @@ class AuthMiddleware:
         self.audit = audit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":  # none today; one added later must not skip the check
+            try:
+                self.auth("GET", scope["path"], scope.get("query_string", b""), scope["headers"])
+            except MaasError:
+                return await send({"type": "websocket.close", "code": 1008})
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         method, path = scope["method"], scope["path"]
