@@ -56,3 +56,57 @@ def test_grpc_server_itself_does_not_reuse_a_taken_port(tmp_path: Path) -> None:
             asyncio.run(start())
     finally:
         holder.stop(0)
+
+
+def _serve_until_ready(args: list[str], env: dict[str, str], ready: list[str]) -> tuple[int, str]:
+    """Start `maas serve ARGS`, wait until curl READY succeeds, stop it with SIGTERM; (exit code, stderr)."""
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "maas.cli", "serve", *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while subprocess.run(["curl", "-sf", "--max-time", "2", *ready], capture_output=True).returncode != 0:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "server never became ready"
+            time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        return proc.returncode, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def test_public_bind_with_a_registry_key_and_no_tls_warns(tmp_path: Path) -> None:
+    from maas.registry import Registry
+    from maas.security import KeyStore
+
+    home = tmp_path / "home"
+    with Registry.open(home) as reg:
+        KeyStore(reg.store).create("ops", "admin")  # a registry key is enough to bind a public address
+    http = free_port()
+    env = {**os.environ, "MAAS_HOME": str(home), "PYTHONPATH": os.pathsep.join(sys.path)}
+    env.pop("MAAS_API_KEY", None)
+    code, err = _serve_until_ready(["--host", "0.0.0.0", "--http-port", str(http), "--grpc-port", str(free_port())],
+                                   env, [f"http://127.0.0.1:{http}/v2/health/ready"])
+    assert code == 0 and "without TLS" in err
+
+
+def test_tls_from_the_environment(tmp_path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("auth_certs", Path(__file__).parents[1] / "integration" /
+                                                  "auth_certs.py")
+    assert spec is not None and spec.loader is not None
+    certs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(certs)
+    pki = certs.make_pki(tmp_path / "pki")
+    http = free_port()
+    env = {**os.environ, "MAAS_HOME": str(tmp_path / "home"), "PYTHONPATH": os.pathsep.join(sys.path),
+           "MAAS_TLS_CERT": str(pki.server_cert), "MAAS_TLS_KEY": str(pki.server_key)}
+    code, err = _serve_until_ready(["--http-port", str(http), "--grpc-port", str(free_port())], env,
+                                   ["--cacert", str(pki.ca), f"https://127.0.0.1:{http}/v2/health/ready"])
+    assert code == 0 and "https://" in err and "without TLS" not in err
