@@ -95,15 +95,11 @@ def test_public_bind_with_a_registry_key_and_no_tls_warns(tmp_path: Path) -> Non
     assert code == 0 and "without TLS" in err
 
 
-def test_tls_from_the_environment(tmp_path: Path) -> None:
-    import importlib.util
+def test_tls_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "integration"))
+    from auth_certs import make_pki
 
-    spec = importlib.util.spec_from_file_location("auth_certs", Path(__file__).parents[1] / "integration" /
-                                                  "auth_certs.py")
-    assert spec is not None and spec.loader is not None
-    certs = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(certs)
-    pki = certs.make_pki(tmp_path / "pki")
+    pki = make_pki(tmp_path / "pki")
     http = free_port()
     env = {**os.environ, "MAAS_HOME": str(tmp_path / "home"), "PYTHONPATH": os.pathsep.join(sys.path),
            "MAAS_TLS_CERT": str(pki.server_cert), "MAAS_TLS_KEY": str(pki.server_key)}
