@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from maas.errors import MaasError, RateLimited, Unauthenticated
+from maas.errors import MaasError, PermissionDenied, RateLimited, Unauthenticated
 from maas.security import AuditLog, Authorizer, Principal
 from maas.security.authorizer import bearer_token
 from maas.security.rates import retry_after_header
@@ -162,6 +162,14 @@ def principal_of(scope: Scope) -> Principal | None:
     """The caller the middleware let in (None on open paths, or where no middleware ran)."""
     state = scope.get("state")
     return state.get("principal") if isinstance(state, dict) else None
+
+
+def check_model(scope: Scope, model: str) -> None:
+    """For routes that name the model in the body (the OpenAI routes): raise PermissionDenied when the
+    caller's key does not cover it. Paths that name the model are checked by `RestAuth` already."""
+    principal = principal_of(scope)
+    if principal is not None and not principal.allows_model(model):
+        raise PermissionDenied(f"API key {principal.key_id} may not use model {str(model)[:64]!r}", principal.actor)
 
 
 def client_address(scope: Scope) -> str:

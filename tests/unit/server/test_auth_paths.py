@@ -7,7 +7,8 @@ import pytest
 
 from maas.errors import PermissionDenied, Unauthenticated
 from maas.security import Authorizer, Scope
-from maas.server.auth import Need, RestAuth, http_need, is_change
+from maas.security.authorizer import Principal
+from maas.server.auth import Need, RestAuth, check_model, http_need, is_change
 
 INFER, READ, WRITE, ADMIN = Scope.INFER, Scope.READ, Scope.WRITE, Scope.ADMIN
 
@@ -84,3 +85,11 @@ def test_rest_auth_refuses_query_string_tokens_and_models_out_of_reach(tmp_path)
         auth("POST", "/v2/models/Alpha/infer", b"", bearer)
     with pytest.raises(Unauthenticated):
         auth("POST", "/v2/models/alpha/infer", b"", [])
+
+
+def test_check_model_for_routes_that_name_it_in_the_body() -> None:
+    scope = {"state": {"principal": Principal("k1", "chat", Scope.INFER, ("smol*",))}}
+    check_model(scope, "smollm2")
+    with pytest.raises(PermissionDenied):
+        check_model(scope, "gpt")
+    check_model({}, "gpt")  # no principal: auth is off (no key exists), nothing to limit
