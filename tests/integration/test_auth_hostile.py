@@ -65,6 +65,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, logs: Capture) -> Iterator[tu
         for name, scope, kwargs in (
             ("admin", "admin", {}), ("linear_only", "infer", {"models": ["lin*"]}), ("reader", "read", {}),
             ("writer", "write", {}), ("slow_rest", "infer", {"rate": "1/h"}), ("slow_grpc", "infer", {"rate": "1/h"}),
+            ("slow_raw", "infer", {"rate": "1/h"}),
             ("expired", "admin", {"expires": datetime.now(UTC) - timedelta(seconds=1)}), ("revoked", "admin", {}),
         ):
             key, tokens[name] = keys.create(name, scope, **kwargs)
@@ -222,6 +223,23 @@ def test_grpc_same_rules(site: tuple[Endpoints, Tokens]) -> None:
         assert grpc_status(lambda: c.get_model_metadata("linear", headers=slow)) == "StatusCode.RESOURCE_EXHAUSTED"
     finally:
         c.close()
+
+
+def test_grpc_rate_limit_says_when_to_retry(site: tuple[Endpoints, Tokens]) -> None:
+    import grpc
+
+    from maas.protocol.grpc_gen import inference_pb2 as pb
+
+    ep, tokens = site
+    metadata = (("authorization", f"Bearer {tokens['slow_raw']}"),)
+    with grpc.insecure_channel(ep.grpc) as channel:
+        call = channel.unary_unary("/inference.GRPCInferenceService/ModelMetadata")
+        request = pb.ModelMetadataRequest(name="linear").SerializeToString()
+        call(request, metadata=metadata, timeout=10)
+        with pytest.raises(grpc.RpcError) as info:
+            call(request, metadata=metadata, timeout=10)
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert int(dict(info.value.trailing_metadata())["retry-after"]) > 60
 
 
 # --- keys API, SDK, audit -----------------------------------------------------------------------------------
