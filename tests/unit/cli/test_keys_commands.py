@@ -68,3 +68,14 @@ def test_bad_input_is_one_line(reg: Registry, args: list[str], message: str) -> 
     code, out, err = invoke("keys", "create", "--name", "x", *args)
     assert code == 2 and err.startswith("error: ") and message in err and "Traceback" not in err
     assert out == ""
+
+
+def test_changing_verbs_are_audited(reg: Registry) -> None:
+    reg.publish("iris", {"model.onnx": b"one"})
+    assert invoke("alias", "set", "iris", "prod", "1")[0] == 0
+    assert invoke("alias", "set", "nope", "prod", "1")[0] == 3
+    assert invoke("models", "list")[0] == 0  # a read: not audited
+    _, out, _ = invoke("audit", "--json")
+    entries = [(e["action"], e["target"], e["outcome"]) for e in json.loads(out)]
+    assert entries == [("cli alias set", "name=nope alias=prod version=1", "exit 3"),
+                       ("cli alias set", "name=iris alias=prod version=1", "ok")]
