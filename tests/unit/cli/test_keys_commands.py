@@ -20,6 +20,9 @@ runner = CliRunner()
 def reg(home: Path, monkeypatch: pytest.MonkeyPatch) -> Registry:
     monkeypatch.setattr(common, "state", common.CliState())
     monkeypatch.setattr(keys_cmd, "state", common.state)
+    import maas.cli.main as main
+
+    monkeypatch.setattr(main, "state", common.state)
     return Registry.open(home)
 
 
