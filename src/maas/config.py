@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     http_port: int = Field(8000, ge=0, le=65535)
     grpc_port: int = Field(8001, ge=0, le=65535)
     api_key: str = Field("", description="Bearer token required on every non-health endpoint when set")
+    tls_cert: Path | None = Field(None, description="PEM certificate (chain): serve HTTPS and gRPC over TLS")
+    tls_key: Path | None = Field(None, description="PEM private key of tls_cert")
+    tls_client_ca: Path | None = Field(None, description="PEM CA bundle: clients must present a certificate "
+                                                         "it signed (mTLS)")
     max_upload_bytes: int = Field(2 * 1024**3, gt=0, description="Largest model file accepted by upload")
     max_request_bytes: int = Field(64 * 1024**2, gt=0, description="Largest inference request body")
     max_control_body_bytes: int = Field(

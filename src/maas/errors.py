@@ -7,10 +7,11 @@
     ├── AlreadyExists        ALREADY_EXISTS
     ├── FailedPrecondition   FAILED_PRECONDITION  valid request, wrong state (archived, not loaded…)
     ├── ResourceExhausted    RESOURCE_EXHAUSTED   queue full, over a limit
+    │   └── RateLimited      RESOURCE_EXHAUSTED   a key over its rate (carries retry_after_s)
     ├── Unavailable          UNAVAILABLE          not ready / shutting down
     ├── DeadlineExceeded     DEADLINE_EXCEEDED
-    ├── Unauthenticated      UNAUTHENTICATED
-    ├── PermissionDenied     PERMISSION_DENIED    known caller (or none), not allowed to do this
+    ├── Unauthenticated      UNAUTHENTICATED      missing, malformed, unknown, expired or revoked key
+    ├── PermissionDenied     PERMISSION_DENIED    a valid key outside its scope or its models
     ├── IntegrityError       DATA_LOSS            a stored blob does not match its digest
     └── Internal             INTERNAL
 """
@@ -68,6 +69,12 @@ class ResourceExhausted(MaasError):
     code = Code.RESOURCE_EXHAUSTED
 
 
+class RateLimited(ResourceExhausted):
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class Unavailable(MaasError):
     code = Code.UNAVAILABLE
 
@@ -82,6 +89,10 @@ class Unauthenticated(MaasError):
 
 class PermissionDenied(MaasError):
     code = Code.PERMISSION_DENIED
+
+    def __init__(self, message: str, actor: str = "") -> None:
+        super().__init__(message)
+        self.actor = actor  # who was refused, for the audit log
 
 
 class IntegrityError(MaasError):

@@ -55,7 +55,8 @@ def _index(base: str) -> dict[str, dict[str, str]]:
 def _upload(base: str, name: str, data: bytes, background: bool = False) -> httpx.Response:
     return httpx.post(
         f"{base}/api/v1/models/{name}/versions", params={"background": str(background).lower()},
-        files={"file": ("model.onnx", data, "application/octet-stream")}, headers={"X-Requested-With": "test"}, timeout=120,
+        files={"file": ("model.onnx", data, "application/octet-stream")}, headers={"X-Requested-With": "test"},
+        timeout=120,
     )
 
 

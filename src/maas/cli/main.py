@@ -213,6 +213,11 @@ def serve(
     grpc_port: Annotated[int | None, typer.Option(help="gRPC port (env MAAS_GRPC_PORT, default 8001).")] = None,
     models: Annotated[list[str] | None, typer.Option("--models", help="Serve only these models (repeatable).")] = None,
     api_key: Annotated[str | None, typer.Option(help="Require this bearer token (env MAAS_API_KEY).")] = None,
+    tls_cert: Annotated[Path | None, typer.Option(
+        help="PEM certificate: HTTPS and gRPC over TLS (env MAAS_TLS_CERT).")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert (env MAAS_TLS_KEY).")] = None,
+    tls_client_ca: Annotated[Path | None, typer.Option(
+        help="PEM CA: require client certificates it signed, mTLS (env MAAS_TLS_CLIENT_CA).")] = None,
     override: Annotated[list[str] | None, typer.Option(
         "--set", help="Batching override NAME.KEY=VALUE (max_batch_size, max_queue_delay_us, "
                       "preferred_batch_sizes, instances, intra_op_threads, log_sample_rate); repeatable.")] = None,
@@ -231,7 +236,8 @@ def serve(
 
     flags = {"host": host, "http_port": http_port, "grpc_port": grpc_port, "api_key": api_key,
              "tracing": trace or None, "allow_remote_trust": allow_remote_trust, "max_queue_size": max_queue_size,
-             "max_queue_wait_ms": max_queue_wait_ms}
+             "max_queue_wait_ms": max_queue_wait_ms, "tls_cert": tls_cert, "tls_key": tls_key,
+             "tls_client_ca": tls_client_ca}
     from maas.serving.options import parse_overrides
 
     parse_overrides(override or [])  # a bad --set fails here, as a one-line error, before anything starts
@@ -258,7 +264,7 @@ def demo(
 
 
 def _register_command_modules() -> None:
-    from maas.cli import eval_cmd, import_cmd, jobs_cmd, monitor_cmd, optimize_cmd, train_cmd
+    from maas.cli import eval_cmd, import_cmd, jobs_cmd, keys_cmd, monitor_cmd, optimize_cmd, train_cmd
 
     import_cmd.register(app)
     eval_cmd.register(app)
@@ -266,6 +272,7 @@ def _register_command_modules() -> None:
     train_cmd.register(app)
     jobs_cmd.register(app)
     monitor_cmd.register(app)
+    keys_cmd.register(app)
 
 
 _register_command_modules()

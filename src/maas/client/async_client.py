@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -41,14 +42,22 @@ class AsyncClient:
     """Talks to `maas serve` over HTTP; raises the same `maas.errors` exceptions as the registry."""
 
     def __init__(self, url: str = "http://127.0.0.1:8000", *, api_key: str | None = None,
-                 timeout: float = 300.0, transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 timeout: float = 300.0, transport: httpx.AsyncBaseTransport | None = None,
+                 ca_cert: str | os.PathLike[str] | None = None, client_cert: str | os.PathLike[str] | None = None,
+                 client_key: str | os.PathLike[str] | None = None) -> None:
+        """`ca_cert` verifies an https server signed by a private CA; `client_cert`/`client_key` answer mTLS."""
         key = api_key if api_key is not None else os.environ.get("MAAS_API_KEY", "")
         # The custom header marks a request no plain HTML form can send (the server's cross-site guard).
         headers = {REQUESTED_WITH: "maas-sdk"}
         if key:
             headers["Authorization"] = f"Bearer {key}"
+        verify: ssl.SSLContext | bool = True
+        if ca_cert is not None or client_cert is not None:
+            verify = ssl.create_default_context(cafile=str(ca_cert) if ca_cert is not None else None)
+            if client_cert is not None:
+                verify.load_cert_chain(str(client_cert), str(client_key) if client_key is not None else None)
         self._http = httpx.AsyncClient(base_url=url.rstrip("/"), headers=headers, timeout=timeout,
-                                       transport=transport)
+                                       transport=transport, verify=verify)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -136,3 +145,20 @@ class AsyncClient:
         target = Path(out)
         target.write_bytes(resp.content)
         return target
+
+    # --- keys and audit (admin keys) -----------------------------------------------------------------
+    async def create_key(self, name: str, scope: str, *, models: list[str] | None = None,
+                         expires: str | None = None, rate: str | None = None) -> dict[str, Any]:
+        """A new key as a dict; its `token` is in this answer only."""
+        body = {"name": name, "scope": scope, "models": models or [], "expires": expires, "rate": rate}
+        return dict(await self._call("POST", "/api/v1/keys", json=body))
+
+    async def list_keys(self) -> list[dict[str, Any]]:
+        return list(await self._call("GET", "/api/v1/keys"))
+
+    async def revoke_key(self, key_id: str) -> dict[str, Any]:
+        return dict(await self._call("DELETE", f"/api/v1/keys/{_q(key_id)}"))
+
+    async def audit(self, limit: int = 100, actor: str | None = None) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": limit, **({"actor": actor} if actor else {})}
+        return list(await self._call("GET", "/api/v1/audit", params=params))

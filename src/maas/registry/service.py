@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from maas.config import Settings
 from maas.errors import FailedPrecondition, InvalidArgument, MaasError
@@ -26,6 +26,9 @@ from maas.registry.entities import Artifact, GcReport, Lineage, Model, ModelVers
 from maas.registry.metadata import MetadataStore, open_metadata_store
 from maas.registry.sealed_records import RecordSealer
 from maas.types import ModelRef, Signature, check_alias, check_name, check_tags
+
+if TYPE_CHECKING:
+    from maas.registry.store import SqlModelStore
 
 ROLE_RE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-")
 MODEL_ROLE = "model.onnx"
@@ -240,12 +243,30 @@ class Registry:
     def job_store(self) -> Any:
         """The jobs kept in this registry's database (parameters and results sealed when encrypted)."""
         from maas.jobs.store import JobStore
+
+        keys = self.artifacts.keys if isinstance(self.artifacts, EncryptedBlobStore) else None
+        return JobStore(self.sql_store(), RecordSealer(keys))
+
+    def sql_store(self) -> SqlModelStore:
+        """The SQL store, for the records that live beside the models in the same database (jobs, API keys,
+        the audit log, traffic); other metadata stores keep none of these."""
         from maas.registry.store import SqlModelStore
 
         if not isinstance(self.store, SqlModelStore):
-            raise FailedPrecondition("jobs are kept in a SQL metadata store; this registry has another kind")
-        keys = self.artifacts.keys if isinstance(self.artifacts, EncryptedBlobStore) else None
-        return JobStore(self.store, RecordSealer(keys))
+            raise FailedPrecondition("this registry's metadata store is not a SQL database")
+        return self.store
+
+    def key_store(self) -> Any:
+        """The API keys kept in this registry's database (maas.security.KeyStore)."""
+        from maas.security.keys import KeyStore
+
+        return KeyStore(self.sql_store())
+
+    def audit_log(self) -> Any:
+        """The audit log of control-plane changes kept in this registry's database."""
+        from maas.security.audit import AuditLog
+
+        return AuditLog(self.sql_store())
 
     # --- encryption at rest -----------------------------------------------------------------------------
     @property

@@ -19,9 +19,11 @@ from maas.config import Settings
 from maas.jobs import JobRunner
 from maas.jobs.handlers import handlers as job_handlers
 from maas.registry import Registry
-from maas.server import control, errors, jobs_api, monitor_api, rest_v1, rest_v2
+from maas.security import Authorizer
+from maas.security.last_used import flush_last_used
+from maas.server import control, errors, jobs_api, keys_api, monitor_api, rest_v1, rest_v2
 from maas.server.access import request_id
-from maas.server.auth import ApiKeyMiddleware
+from maas.server.auth import AuthMiddleware, RestAuth
 from maas.server.body_limits import ControlBodyLimit
 from maas.server.cross_site import CrossSiteGuard
 from maas.server.infer_route import InferEndpoint
@@ -59,6 +61,8 @@ def create_app(
     grpc: bool = True, shutdown_grace_s: float = 10.0,
 ) -> FastAPI:
     """`dataplane` is a started-on-lifespan `ServingDataPlane`; gRPC is served beside HTTP when `grpc`."""
+    keys, audit = registry.key_store(), registry.audit_log()
+    authorizer = Authorizer(keys, settings.api_key)
     jobs = JobRunner(registry.job_store(), job_handlers(registry), max_concurrent=settings.max_jobs,
                      created_by=settings.user)
 
@@ -73,12 +77,16 @@ def create_app(
         if grpc:
             from maas.server.grpc_server import start_grpc_server
 
-            grpc_server, port = await start_grpc_server(dataplane, settings, settings.host, settings.grpc_port)
+            grpc_server, port = await start_grpc_server(dataplane, settings, settings.host, settings.grpc_port,
+                                                        authorizer=authorizer, audit=audit)
             app.state.grpc_port = port
             log.info("gRPC listening on %s:%s", settings.host, port)
+        flusher = asyncio.create_task(flush_last_used(authorizer))
         try:
             yield
         finally:
+            flusher.cancel()
+            await asyncio.to_thread(authorizer.flush_last_used, True)
             if grpc_server is not None:
                 await grpc_server.stop(shutdown_grace_s)
             await dataplane.stop(shutdown_grace_s)
@@ -95,15 +103,17 @@ def create_app(
     app.include_router(monitor_api.router(registry, dataplane, settings))  # before control's {name:path}
     app.include_router(control.router(registry, settings, jobs))
     app.include_router(jobs_api.router(jobs, settings))
+    app.include_router(keys_api.router(keys, audit, authorizer))
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
         return Response(generate_latest(dataplane.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    app.infer_endpoint = InferEndpoint(dataplane, settings.max_request_bytes, settings.api_key)
+    rest_auth = RestAuth(authorizer)
+    app.state.authorizer = authorizer
+    app.infer_endpoint = InferEndpoint(dataplane, settings.max_request_bytes, rest_auth)
     app.add_middleware(ControlBodyLimit, limit=settings.max_control_body_bytes)
     app.add_middleware(CrossSiteGuard)
     app.add_middleware(PathGuard)
-    if settings.api_key:
-        app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
+    app.add_middleware(AuthMiddleware, auth=rest_auth, audit=audit)
     return app

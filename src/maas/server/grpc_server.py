@@ -8,7 +8,6 @@ shared memory, trace and log settings) are absent and answer UNIMPLEMENTED.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -18,10 +17,13 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from maas.config import Settings
-from maas.errors import DeadlineExceeded, InvalidArgument, MaasError, NotFound, ResourceExhausted
+from maas.errors import DeadlineExceeded, InvalidArgument, MaasError, NotFound, RateLimited, ResourceExhausted
 from maas.protocol import grpc_codec
 from maas.protocol.grpc_gen import inference_pb2 as pb
+from maas.security import AuditLog, Authorizer
+from maas.security.rates import retry_after_header
 from maas.server.access import log_access, request_id
+from maas.server.grpc_auth import GrpcAuth
 from maas.server.grpc_errors import status_of
 from maas.serving.dataplane import MAX_TIMEOUT_S
 from maas.serving.inference import DataPlane, InferenceRequest
@@ -29,7 +31,6 @@ from maas.serving.inference import DataPlane, InferenceRequest
 log = logging.getLogger(__name__)
 
 SERVICE = "inference.GRPCInferenceService"
-OPEN_METHODS = frozenset({f"/{SERVICE}/ServerLive", f"/{SERVICE}/ServerReady"})
 
 
 def _decode(req: pb.ModelInferRequest, request_id: str, deadline_s: float | None) -> InferenceRequest:
@@ -158,13 +159,15 @@ class InFlight:
 
 
 def _handler(
-    method: Callable[..., Awaitable[Any]], message: type[Any], in_flight: InFlight | None = None
+    method: Callable[..., Awaitable[Any]], message: type[Any], auth: GrpcAuth | None,
+    in_flight: InFlight | None = None,
 ) -> grpc.RpcMethodHandler:
     infer = message is pb.ModelInferRequest
+    name = method.__name__
 
     async def handle(data: bytes, context: grpc.aio.ServicerContext) -> bytes:
         started = time.perf_counter()
-        rid, request, outcome = "", None, "ok"
+        rid, request, outcome, principal = "", None, "ok", None
         if infer:  # like REST: the client's x-request-id (else a fresh one), echoed and logged once
             rid = request_id([(k.encode(), v.encode() if isinstance(v, str) else bytes(v))
                               for k, v in context.invocation_metadata() or ()])
@@ -176,16 +179,25 @@ def _handler(
                 in_flight.count += 1
                 if in_flight.count > in_flight.limit:
                     raise ResourceExhausted(f"server busy: {in_flight.limit} calls in flight; retry later")
+            if auth is not None:
+                principal = auth.before(name, context.invocation_metadata() or ())
             try:
                 request = message.FromString(data)
             except DecodeError as e:
                 raise InvalidArgument(f"request is not a valid {message.DESCRIPTOR.name}: {e}") from None
+            if auth is not None:
+                auth.after(name, principal, request)
             response = await (method(request, rid, context.time_remaining()) if infer else method(request))
         except MaasError as e:
             outcome = e.code.value.lower()
             if status_of(e) == grpc.StatusCode.INTERNAL:
                 log.error("%s: %s", e.code, e.message)
             _log_access(infer, rid, request, outcome, status_of(e), started)
+            if isinstance(e, RateLimited):
+                context.set_trailing_metadata((*((("x-request-id", rid),) if rid else ()),
+                                               ("retry-after", retry_after_header(e.retry_after_s))))
+            if auth is not None and principal is not None:
+                await auth.audit(name, principal, request, context.peer(), status_of(e).name)
             await context.abort(status_of(e), e.message)
         except asyncio.CancelledError:  # the client gave up (deadline, disconnect): still one access line
             _log_access(infer, rid, request, "cancelled", grpc.StatusCode.CANCELLED, started)
@@ -199,6 +211,8 @@ def _handler(
                 assert in_flight is not None
                 in_flight.count -= 1
         _log_access(infer, rid, response, outcome, grpc.StatusCode.OK, started)  # the version actually served
+        if auth is not None and principal is not None:
+            await auth.audit(name, principal, request, context.peer(), "OK")
         return response.SerializeToString()  # type: ignore[no-any-return]
 
     return grpc.unary_unary_rpc_method_handler(handle)
@@ -212,49 +226,25 @@ def _log_access(infer: bool, rid: str, message: Any, outcome: str, code: grpc.St
         log_access("grpc", rid, model, version, outcome, code.name, started)
 
 
-def generic_handler(dataplane: DataPlane, max_in_flight: int = 8192) -> grpc.GenericRpcHandler:
+def generic_handler(
+    dataplane: DataPlane, auth: GrpcAuth | None = None, max_in_flight: int = 8192
+) -> grpc.GenericRpcHandler:
     servicer = InferenceServicer(dataplane)
     in_flight = InFlight(max_in_flight)
     return grpc.method_handlers_generic_handler(
-        SERVICE, {name: _handler(getattr(servicer, name), msg, in_flight) for name, msg in _METHODS.items()}
+        SERVICE, {name: _handler(getattr(servicer, name), msg, auth, in_flight) for name, msg in _METHODS.items()}
     )
 
 
-class ApiKeyInterceptor(grpc.aio.ServerInterceptor):
-    """Requires `authorization: Bearer <key>` on every method but the health checks."""
-
-    def __init__(self, api_key: str) -> None:
-        self._expected = f"Bearer {api_key}".encode()
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        if details.method in OPEN_METHODS or self._authorized(details.invocation_metadata or ()):
-            return await continuation(details)
-        return _DENY
-
-    def _authorized(self, metadata: Any) -> bool:
-        for key, value in metadata:
-            if key == "authorization":
-                given = value.encode() if isinstance(value, str) else bytes(value)
-                return hmac.compare_digest(given, self._expected)
-        return False
-
-
-async def _deny(_request: bytes, context: grpc.aio.ServicerContext) -> None:
-    await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid API key")
-
-
-_DENY = grpc.unary_unary_rpc_method_handler(_deny)
-
-
 async def start_grpc_server(
-    dataplane: DataPlane, settings: Settings, host: str, port: int
+    dataplane: DataPlane, settings: Settings, host: str, port: int,
+    *, authorizer: Authorizer | None = None, audit: AuditLog | None = None,
 ) -> tuple[grpc.aio.Server, int]:
-    """Start serving on host:port (0: a free port) in the running event loop; returns (server, bound port)."""
-    interceptors = [ApiKeyInterceptor(settings.api_key)] if settings.api_key else []
+    """Start serving on host:port (0: a free port) in the running event loop; returns (server, bound port).
+    Without an `authorizer`, one over `settings.api_key` alone is used (no registry keys)."""
+    from maas.server.tls import grpc_credentials
+
+    authorizer = authorizer or Authorizer(None, settings.api_key)
     # grpc's own limits sit above maas's (InFlight, the batcher's admission), so a call is refused by maas,
     # with its status, message and access-log line, before grpc would refuse or cancel it: a stream limit per
     # connection at the in-flight cap answered UNAVAILABLE, and grpc core's pending-request limits (1000 soft,
@@ -262,7 +252,6 @@ async def start_grpc_server(
     # there while the event loop is busy, however low maas's own cap, so the ceiling never falls below 65,536.
     ceiling = max(4 * settings.max_grpc_in_flight + 1024, 1 << 16)
     server = grpc.aio.server(
-        interceptors=interceptors,
         maximum_concurrent_rpcs=ceiling,
         options=[
             ("grpc.max_receive_message_length", settings.max_request_bytes),
@@ -271,11 +260,21 @@ async def start_grpc_server(
             ("grpc.server.max_pending_requests", ceiling),
             ("grpc.server.max_pending_requests_hard_limit", ceiling),
             ("grpc.max_metadata_size", settings.max_header_bytes),
+            # grpcio sets SO_REUSEPORT by default: a second server on a taken port would bind silently and
+            # the kernel would split connections between two processes (and two registries).
+            ("grpc.so_reuseport", 0),
         ],
     )
-    server.add_generic_rpc_handlers((generic_handler(dataplane, settings.max_grpc_in_flight),))
-    bound = server.add_insecure_port(f"{host}:{port}")
+    server.add_generic_rpc_handlers((generic_handler(dataplane, GrpcAuth(authorizer, audit),
+                                                     settings.max_grpc_in_flight),))
+    credentials = grpc_credentials(settings)
+    address = f"{host}:{port}"
+    try:
+        bound = (server.add_secure_port(address, credentials) if credentials is not None
+                 else server.add_insecure_port(address))
+    except RuntimeError:  # grpcio raises instead of returning 0 on some failures
+        bound = 0
     if bound == 0:
-        raise OSError(f"cannot bind the gRPC server to {host}:{port}")
+        raise OSError(f"cannot bind the gRPC server to {address}: the port is in use or the address is invalid")
     await server.start()
     return server, bound

@@ -21,7 +21,7 @@ from maas.errors import MaasError, ResourceExhausted
 from maas.monitor.tracing import current as tracing_current
 from maas.protocol import rest_codec
 from maas.server.access import log_access, request_id
-from maas.server.auth import OPEN_PATHS, key_matches
+from maas.server.auth import OPEN_PATHS, RestAuth, error_messages
 from maas.server.body import ClientGone, read_asgi_body
 from maas.server.errors import status_of
 from maas.serving.inference import DataPlane
@@ -35,10 +35,10 @@ OFFLOAD_BYTES = 256 * 1024
 class InferEndpoint:
     """Serves the infer route for `ASGI scope` already matched by `INFER_PATH`."""
 
-    def __init__(self, dataplane: DataPlane, max_request_bytes: int, api_key: str = "") -> None:
+    def __init__(self, dataplane: DataPlane, max_request_bytes: int, auth: RestAuth | None = None) -> None:
         self.dataplane = dataplane
         self.limit = max_request_bytes
-        self.api_key = api_key
+        self.auth = auth
         self.tracer = getattr(dataplane, "tracer", None)  # OpenTelemetry, when on (maas.monitor.tracing)
 
     def match(self, scope: Scope) -> re.Match[str] | None:
@@ -49,24 +49,23 @@ class InferEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send, match: re.Match[str]) -> None:
         started = time.perf_counter()
         name, version = match.group(1), match.group(2)
-        content_length = header_len = auth = None
+        content_length = header_len = None
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         for key, value in headers:
             if key == b"content-length":
                 content_length = value
             elif key == b"inference-header-content-length":
                 header_len = value.decode("latin-1")
-            elif key == b"authorization":
-                auth = value.decode("latin-1")
         rid = request_id(headers)
         trace = self.tracer.begin(rid, "rest") if self.tracer is not None else None
         extra: list[tuple[bytes, bytes]] = []
         outcome, served_version = "ok", version or ""
         try:
-            if self.api_key and not key_matches(auth, self.api_key):
-                status, content = 401, rest_codec.dumps({"error": "missing or invalid API key"})
-                extra.append((b"www-authenticate", b"Bearer"))
-                outcome = "unauthenticated"
+            denied = self._denied(scope)
+            if denied is not None:
+                status, more, content = error_messages(denied)
+                extra.extend(more)
+                outcome = denied.code.value.lower()
             else:
                 why = self._shed(name, version)
                 if why is not None:  # refused before the body is read: shedding must stay cheap
@@ -110,6 +109,16 @@ class InferEndpoint:
     def _shed(self, name: str, version: str | None) -> str | None:
         shed = getattr(self.dataplane, "shed", None)
         return shed(name, version) if shed is not None else None
+    def _denied(self, scope: Scope) -> MaasError | None:
+        if self.auth is None:
+            return None
+        try:
+            principal = self.auth("POST", scope["path"], scope.get("query_string", b""), scope["headers"])
+        except MaasError as exc:
+            return exc
+        if principal is not None:
+            scope.setdefault("state", {})["principal"] = principal
+        return None
 
     async def _infer(
         self, body: bytes, name: str, version: str | None, header_len: str | None, rid: str

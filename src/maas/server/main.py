@@ -35,13 +35,38 @@ def is_loopback(host: str) -> bool:
             return False
 
 
-def check_bind(settings: Settings) -> None:
-    """Safe default: only loopback may be served without an API key."""
-    if not is_loopback(settings.host) and not settings.api_key:
+def check_bind(settings: Settings, registry_keys: bool = False) -> None:
+    """Safe default: only loopback may be served without an API key (MAAS_API_KEY or `maas keys create`),
+    and a non-loopback address without TLS is served with a warning."""
+    if is_loopback(settings.host):
+        return
+    if not settings.api_key and not registry_keys:
         raise FailedPrecondition(
-            f"refusing to bind {settings.host} without an API key: set MAAS_API_KEY or pass --api-key "
-            "(or bind 127.0.0.1)"
+            f"refusing to bind {settings.host} without an API key: create one with `maas keys create`, set "
+            "MAAS_API_KEY or pass --api-key (or bind 127.0.0.1)"
         )
+    from maas.server.tls import tls_enabled
+
+    if not tls_enabled(settings):
+        log.warning("serving %s without TLS: keys and tensors cross the network in plain text "
+                    "(pass --tls-cert and --tls-key)", settings.host)
+
+
+def check_port_free(host: str, port: int, what: str) -> None:
+    """A one-line error, before anything starts, when another process listens on the port (grpcio would
+    otherwise share it through SO_REUSEPORT)."""
+    if port == 0:
+        return
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except OSError as exc:
+        raise FailedPrecondition(f"cannot resolve {host}: {exc}") from None
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT leftovers are not listeners
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise FailedPrecondition(f"the {what} port {host}:{port} is already in use ({exc.strerror})") from None
 
 
 class _Server(uvicorn.Server):
@@ -58,11 +83,13 @@ def build_server(
     settings: Settings, models: list[str] | None = None, overrides: list[str] | None = None
 ) -> uvicorn.Server:
     from maas.server.app import create_app
+    from maas.server.tls import check_tls, uvicorn_ssl
     from maas.serving.dataplane import ServingDataPlane
     from maas.serving.options import ServingOptions, parse_overrides
 
-    check_bind(settings)
+    check_tls(settings)
     registry = Registry(settings)
+    check_bind(settings, registry_keys=bool(registry.key_store().list()))
     options = ServingOptions(models=tuple(models) if models else None, overrides=parse_overrides(overrides or []),
                              max_queue_size=settings.max_queue_size, max_queue_wait_s=settings.max_queue_wait_ms / 1e3)
     dataplane = ServingDataPlane(registry, options)
@@ -79,7 +106,8 @@ def build_server(
         loop="uvloop" if _installed("uvloop") else "asyncio",
         http=_http_protocol(settings),
         h11_max_incomplete_event_size=settings.max_header_bytes,  # the h11 fallback's header cap (a 400)
-        proxy_headers=False,  # nothing reads the client address; skips a middleware on every request
+        proxy_headers=False,  # the audit log records the peer address, not a forwarded one
+        **uvicorn_ssl(settings),
     )
     return _Server(config)
 
@@ -113,7 +141,12 @@ def run(settings: Settings, models: list[str] | None = None, overrides: list[str
     fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
     logging.basicConfig(level=logging.INFO, format=fmt)
     buffer_access_log(fmt)
+    from maas.server.tls import tls_enabled
+
+    check_port_free(settings.host, settings.http_port, "HTTP")
+    check_port_free(settings.host, settings.grpc_port, "gRPC")
     server = build_server(settings, models, overrides)
-    log.info("maas serving %s on http://%s:%s (gRPC :%s)", settings.home, settings.host,
-             settings.http_port, settings.grpc_port)
+    log.info("maas serving %s on %s://%s:%s (gRPC%s :%s)", settings.home,
+             "https" if tls_enabled(settings) else "http", settings.host, settings.http_port,
+             " over TLS" if tls_enabled(settings) else "", settings.grpc_port)
     server.run()

@@ -125,10 +125,8 @@ class ServingDataPlane:
             if any(v.number == wanted for v in self.repository.loaded(name)):
                 return True
         else:
-            try:
-                target = await asyncio.to_thread(self.registry.get, ModelRef.parse(f"{name}@{version}"))
-            except NotFound:
-                return False
+            # an alias that does not exist is a 404 (as an unknown model is), not "not ready" (a 503)
+            target = await asyncio.to_thread(self.registry.get, ModelRef.parse(f"{name}@{version}"))
             return any(v.number == target.version for v in self.repository.loaded(name))
         if not await self.repository.exists(name):
             raise NotFound(f"model {name!r} not found")

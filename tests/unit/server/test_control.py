@@ -13,8 +13,9 @@ from maas.client import AsyncClient
 from maas.config import Settings
 from maas.errors import FailedPrecondition, InvalidArgument, NotFound, PayloadTooLarge, Unauthenticated
 from maas.registry import Registry
+from maas.security import Authorizer
 from maas.server import control, errors
-from maas.server.auth import ApiKeyMiddleware
+from maas.server.auth import AuthMiddleware, RestAuth
 
 
 def make_app(registry: Registry, settings: Settings) -> FastAPI:
@@ -22,7 +23,7 @@ def make_app(registry: Registry, settings: Settings) -> FastAPI:
     errors.install(app)
     app.include_router(control.router(registry, settings))
     if settings.api_key:
-        app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
+        app.add_middleware(AuthMiddleware, auth=RestAuth(Authorizer(None, settings.api_key)))
     return app
 
 
