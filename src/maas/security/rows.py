@@ -1,4 +1,4 @@
-"""ORM rows of the security tables (migration 0003_security); only keys.py and audit.py touch them."""
+"""ORM rows of the security tables (migration 0005_security); only keys.py and audit.py touch them."""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ def db(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def store(database_url: str) -> Iterator[SqlModelStore]:
-    """On SQLite and on the real PostgreSQL service (migration 0003_security on both)."""
+    """On SQLite and on the real PostgreSQL service (migration 0005_security on both)."""
     s = SqlModelStore(database_url)
     yield s
     s.close()

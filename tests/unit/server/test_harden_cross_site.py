@@ -14,10 +14,11 @@ from fastapi import FastAPI
 from maas.client import AsyncClient
 from maas.config import Settings
 from maas.errors import PermissionDenied
-from maas.jobs import JobRunner, JobStore
+from maas.jobs import JobRunner
 from maas.registry import Registry
+from maas.security import Authorizer
 from maas.server import control, errors, jobs_api
-from maas.server.auth import ApiKeyMiddleware
+from maas.server.auth import AuthMiddleware, RestAuth
 from maas.server.cross_site import CrossSiteGuard, refusal
 
 pytestmark = pytest.mark.anyio
@@ -49,10 +50,9 @@ def make_app(registry: Registry, settings: Settings) -> FastAPI:
     app = FastAPI()
     errors.install(app)
     app.include_router(control.router(registry, settings))
-    app.include_router(jobs_api.router(JobRunner(JobStore(registry.store), {}), settings))
+    app.include_router(jobs_api.router(JobRunner(registry.job_store(), {}), settings))
     app.add_middleware(CrossSiteGuard)
-    if settings.api_key:
-        app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
+    app.add_middleware(AuthMiddleware, auth=RestAuth(Authorizer(None, settings.api_key)))
     return app
 
 
