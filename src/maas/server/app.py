@@ -19,7 +19,7 @@ from maas.config import Settings
 from maas.jobs import JobRunner, JobStore
 from maas.jobs.handlers import handlers as job_handlers
 from maas.registry import Registry
-from maas.server import control, errors, jobs_api, rest_v1, rest_v2
+from maas.server import control, errors, jobs_api, rest_v1, rest_v2, traffic_api
 from maas.server.access import request_id
 from maas.server.auth import ApiKeyMiddleware
 from maas.server.infer_route import InferEndpoint
@@ -85,6 +85,7 @@ def create_app(
     errors.install(app)
     app.include_router(rest_v2.router(dataplane, settings))
     app.include_router(rest_v1.router(dataplane, settings))
+    app.include_router(traffic_api.router(registry))  # before control's catch-all /models/{name:path}
     app.include_router(control.router(registry, settings, jobs))
     app.include_router(jobs_api.router(jobs))
 

@@ -60,9 +60,12 @@ class InferenceServicer:
             outputs=[tm(name=t.name, datatype=t.datatype, shape=list(t.shape)) for t in md.outputs],
         )
 
-    async def ModelInfer(self, req: pb.ModelInferRequest, request_id: str = "") -> pb.ModelInferResponse:
+    async def ModelInfer(
+        self, req: pb.ModelInferRequest, request_id: str = "", headers: dict[str, str] | None = None
+    ) -> pb.ModelInferResponse:
         request = grpc_codec.decode_request(req)
         request.request_id = request_id or request.request_id
+        request.headers = headers
         response = await self.dp.infer(request)
         return grpc_codec.encode_response(response, request)
 
@@ -111,16 +114,21 @@ def _handler(method: Callable[..., Awaitable[Any]], message: type[Any]) -> grpc.
     async def handle(data: bytes, context: grpc.aio.ServicerContext) -> bytes:
         started = time.perf_counter()
         rid, request, outcome = "", None, "ok"
+        headers: dict[str, str] = {}
         if infer:  # like REST: the client's x-request-id (else a fresh one), echoed and logged once
-            rid = request_id([(k.encode(), v.encode() if isinstance(v, str) else bytes(v))
-                              for k, v in context.invocation_metadata() or ()])
+            metadata = [(k.encode(), v.encode() if isinstance(v, str) else bytes(v))
+                        for k, v in context.invocation_metadata() or ()]
+            rid = request_id(metadata)
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in metadata}  # a split's sticky header
             context.set_trailing_metadata((("x-request-id", rid),))  # sent with the status: no extra message
         try:
             try:
                 request = message.FromString(data)
             except DecodeError as e:
                 raise InvalidArgument(f"request is not a valid {message.DESCRIPTOR.name}: {e}") from None
-            response = await (method(request, rid) if infer else method(request))
+            response = await (method(request, rid, headers) if infer else method(request))
+            if infer:  # which version answered (a traffic split may have chosen it)
+                context.set_trailing_metadata((("x-request-id", rid), ("x-model-version", response.model_version)))
         except MaasError as e:
             outcome = e.code.value.lower()
             if status_of(e) == grpc.StatusCode.INTERNAL:

@@ -66,8 +66,11 @@ class InferEndpoint:
                 outcome = "unauthenticated"
             else:
                 body = await read_asgi_body(receive, content_length, self.limit)
-                content, binary_len, served_version = await self._infer(body, name, version, header_len, rid)
+                content, binary_len, served_version = await self._infer(
+                    body, name, version, header_len, rid, headers
+                )
                 status = 200
+                extra.append((b"x-model-version", served_version.encode()))
                 if binary_len is not None:
                     extra.append((b"inference-header-content-length", str(binary_len).encode()))
         except ClientGone:
@@ -97,7 +100,8 @@ class InferEndpoint:
         log_access("rest", rid, name, served_version, outcome, status, started)
 
     async def _infer(
-        self, body: bytes, name: str, version: str | None, header_len: str | None, rid: str
+        self, body: bytes, name: str, version: str | None, header_len: str | None, rid: str,
+        headers: list[tuple[bytes, bytes]],
     ) -> tuple[bytes, int | None, str]:
         big = len(body) >= OFFLOAD_BYTES
         if big:
@@ -105,6 +109,7 @@ class InferEndpoint:
         else:
             req = rest_codec.decode_request(body, name, version, header_len)
         req.request_id = rid
+        req.headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in headers}  # a split's sticky header
         resp = await self.dataplane.infer(req)
         if big or sum(t.data.nbytes for t in resp.outputs) >= OFFLOAD_BYTES:
             content, binary_len = await asyncio.to_thread(rest_codec.encode_response, resp, req)

@@ -43,6 +43,8 @@ class InferenceRequest:
     timeout_s: float | None = None
     protocol: str = "unknown"  # the transport that received it ("rest", "grpc"…), a metrics label
     request_id: str | None = None  # the transport's correlation id (X-Request-ID), for logs
+    headers: dict[str, str] | None = None  # lower-case header names -> values (a split's sticky header)
+    arm: str | None = None  # set by the data plane: the version a traffic split chose, else None
 
 
 @dataclass
