@@ -17,7 +17,7 @@ from maas.serving.repository import ModelRepository
 from maas.traffic.analysis import Agreement, compare, predicted_classes
 from maas.traffic.controller import RolloutController, RolloutWindows
 from maas.traffic.metrics import TrafficMetrics
-from maas.traffic.rollout import RolloutState
+from maas.traffic.rollout import Rollout, RolloutState
 from maas.traffic.routing import ActiveSplit
 from maas.traffic.shadow import ShadowQueue
 
@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 # Outcomes that count against an arm (server-side failures); a client's bad request says nothing of the model.
 FAILURES = frozenset({"internal", "unavailable", "deadline_exceeded", "data_loss", "resource_exhausted"})
 SHADOW_QUEUE = 256
-SHADOW_WORKERS = 4
 
 Infer = Callable[[LoadedVersion, InferenceRequest, float], Awaitable[InferenceResponse]]
 
@@ -36,10 +35,11 @@ class TrafficPlane:
         self.repository = repository
         self.metrics = TrafficMetrics(registry)
         self.windows = RolloutWindows()
-        self.shadow = ShadowQueue(SHADOW_QUEUE, SHADOW_WORKERS)
+        # Copies share the inference pool with callers: at most a quarter of it, so they cannot crowd callers out.
+        self.shadow = ShadowQueue(SHADOW_QUEUE, max(1, repository.options.inference_threads // 4))
         self._infer = infer
         self.controller = RolloutController(
-            repository.traffic, self.windows, self.metrics, self._refresh, repository.serves
+            repository.traffic, self.windows, self.metrics, self._refresh, repository.serves, self._applied
         )
 
     def start(self) -> None:
@@ -52,6 +52,14 @@ class TrafficPlane:
 
     async def _refresh(self) -> None:
         await self.repository.refresh(force=True)
+
+    def _applied(self, rollout: Rollout) -> bool:
+        """Whether bare requests already follow `rollout`'s current step here."""
+        active = self.repository.split_of(rollout.model)
+        if active is None or active.rollout is None or active.rollout.id != rollout.id:
+            return False
+        weights = {a.version: a.weight for a in active.split.arms}
+        return weights.get(rollout.candidate) == rollout.steps[rollout.step]
 
     def after(self, routed: ActiveSplit, loaded: LoadedVersion, request: InferenceRequest,
               response: InferenceResponse | None, outcome: str, seconds: float) -> None:

@@ -77,12 +77,13 @@ def controller_name() -> str:
 class RolloutController:
     def __init__(self, store: TrafficStore, windows: RolloutWindows, metrics: TrafficMetrics,
                  on_change: Callable[[], Awaitable[None]], served: Callable[[str], bool],
-                 tick_s: float = 0.1) -> None:
+                 applied: Callable[[Rollout], bool], tick_s: float = 0.1) -> None:
         self.store = store
         self.windows = windows
         self.metrics = metrics
         self.on_change = on_change
         self.served = served
+        self.applied = applied
         self.tick_s = tick_s
         self.who = controller_name()
         self._task: asyncio.Task[None] | None = None
@@ -115,7 +116,12 @@ class RolloutController:
             running.add(r.model)
             window = self.windows.get(r.model)
             if window is None or window.rollout_id != r.id or window.generation != r.generation:
-                self.windows.begin(r)
+                # An interval starts only once this server routes by the step's weights, or it would measure
+                # requests that never saw the split.
+                if not self.applied(r):
+                    await self.on_change()
+                if self.applied(r):
+                    self.windows.begin(r)
                 continue
             if time.monotonic() - window.started >= r.interval_s:
                 await self._decide(r, window)

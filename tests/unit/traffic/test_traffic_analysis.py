@@ -52,6 +52,12 @@ def test_failures_latency_agreement_and_psi_each_fail_with_their_reason() -> Non
     assert m.verdict is Verdict.FAILED and "PSI" in m.reason
 
 
+def test_failures_are_conclusive_before_the_quota() -> None:
+    m = judge(window(100), window(4, failures=3), agreement(2, 2), T)
+    assert m.verdict is Verdict.FAILED and "failure rate" in m.reason
+    assert judge(window(100), window(4, failures=0), agreement(2, 2), T).verdict is Verdict.INCONCLUSIVE
+
+
 def test_sub_millisecond_latency_noise_does_not_fail() -> None:
     m = judge(window(100, seconds=0.0002), window(20, seconds=0.0009), agreement(20, 20), T)
     assert m.verdict is Verdict.SUCCESSFUL
