@@ -32,6 +32,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
             reg.publish(name, {"model.onnx": classifier()}, signature=SIGNATURE, aliases=("production",),
                         config={"max_batch_size": 8})
             reg.publish(name, {"model.onnx": candidate()}, signature=SIGNATURE, config={"max_batch_size": 8})
+        reg.publish("broken", {"model.onnx": classifier()}, signature=SIGNATURE, aliases=("production",))
+        reg.publish("broken", {"model.onnx": b"not an onnx model"}, signature=SIGNATURE)
     with live_server(settings) as srv:
         yield Endpoints(srv.http_target, srv.grpc_target)
 
@@ -98,6 +100,16 @@ def test_bad_candidate_is_rolled_back_within_two_intervals(server: Endpoints, na
     assert late and all(a.ok and a.version == "1" for a in late)
     with httpx.Client(base_url=server.base_url) as http:
         assert http.get(f"/api/v1/models/{name}/traffic").json()["arms"] == [{"version": 1, "weight": 100}]
+
+
+def test_candidate_that_cannot_load_is_rolled_back_and_stable_keeps_serving(server: Endpoints) -> None:
+    with Load(server.http, server.grpc, "broken") as load, httpx.Client(base_url=server.base_url) as http:
+        load.wait_for(20)
+        assert http.post("/api/v1/models/broken/rollout", json={"to": 2, "interval_s": INTERVAL}).status_code == 201
+        doc = finished(http, "broken")
+        load.wait_for(20)
+    assert doc["state"] == "rolled_back" and "version 2 cannot be served" in doc["reason"]
+    assert load.failures == [] and {a.version for a in load.answers} == {"1"}
 
 
 def test_rollout_metrics_are_exposed(server: Endpoints) -> None:

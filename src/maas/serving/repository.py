@@ -135,6 +135,9 @@ class ModelRepository:
             if name not in names:
                 continue
             try:
+                broken = [n for n in sorted(split.versions) if (name, n) in self._failed]
+                if broken:  # not retried at every refresh; `load` by name clears the failure
+                    raise Unavailable(f"{name}:{broken[0]} failed to load: {self._failed[(name, broken[0])]}")
                 versions = [await asyncio.to_thread(self.registry.get, ModelRef(name, version=n))
                             for n in sorted(split.versions)]
                 await asyncio.gather(*(self._ensure(v) for v in versions))
@@ -179,6 +182,10 @@ class ModelRepository:
                 if loaded is not None:
                     return loaded, active
         return await self.resolve(name, version), None
+
+    def load_failure(self, name: str, number: int) -> str | None:
+        """Why (name, number) could not be loaded here, or None."""
+        return self._failed.get((name, number))
 
     def split_of(self, name: str) -> ActiveSplit | None:
         return self._splits.get(name)

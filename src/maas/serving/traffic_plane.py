@@ -39,7 +39,8 @@ class TrafficPlane:
         self.shadow = ShadowQueue(SHADOW_QUEUE, max(1, repository.options.inference_threads // 4))
         self._infer = infer
         self.controller = RolloutController(
-            repository.traffic, self.windows, self.metrics, self._refresh, repository.serves, self._applied
+            repository.traffic, self.windows, self.metrics, self._refresh, repository.serves, self._applied,
+            repository.load_failure,
         )
 
     def start(self) -> None:

@@ -77,13 +77,15 @@ def controller_name() -> str:
 class RolloutController:
     def __init__(self, store: TrafficStore, windows: RolloutWindows, metrics: TrafficMetrics,
                  on_change: Callable[[], Awaitable[None]], served: Callable[[str], bool],
-                 applied: Callable[[Rollout], bool], tick_s: float = 0.1) -> None:
+                 applied: Callable[[Rollout], bool], load_failure: Callable[[str, int], str | None],
+                 tick_s: float = 0.1) -> None:
         self.store = store
         self.windows = windows
         self.metrics = metrics
         self.on_change = on_change
         self.served = served
         self.applied = applied
+        self.load_failure = load_failure
         self.tick_s = tick_s
         self.who = controller_name()
         self._task: asyncio.Task[None] | None = None
@@ -122,11 +124,23 @@ class RolloutController:
                     await self.on_change()
                 if self.applied(r):
                     self.windows.begin(r)
+                elif (why := self.load_failure(r.model, r.candidate)) is not None:
+                    await self._fail(r, f"version {r.candidate} cannot be served: {why}")
                 continue
             if time.monotonic() - window.started >= r.interval_s:
                 await self._decide(r, window)
         for model in self.windows.models() - running:
             self.windows.drop(model)
+
+    async def _fail(self, r: Rollout, reason: str) -> None:
+        written = await asyncio.to_thread(
+            self.store.transition, r.id, r.generation, state=RolloutState.ROLLED_BACK, step=r.step,
+            kind="rolled_back", verdict="failed", figures={}, reason=reason, by=self.who, candidate_weight=0,
+        )
+        if written:
+            log.warning("rollout of %s to %s: rolled back (%s)", r.model, r.candidate, reason)
+            self.metrics.rollout(r.model, RolloutState.ROLLED_BACK, 0)
+            await self.on_change()
 
     async def _decide(self, r: Rollout, window: Window) -> None:
         m = judge(window.stable, window.candidate, window.mirrored, r.thresholds)
