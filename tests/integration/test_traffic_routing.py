@@ -203,3 +203,19 @@ def test_restart_keeps_the_split(tmp_path: Path) -> None:
         assert http.get("/api/v1/models/m/traffic").json()["arms"] == [{"version": 1, "weight": 100}]
         assert {http.post("/v2/models/m/infer", json=BODY).headers["x-model-version"] for _ in range(10)} == {"1"}
         assert http.delete("/api/v1/models/m/traffic").json()["default"] is True
+
+
+def test_every_server_on_the_registry_applies_the_same_split(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "home")
+    with Registry(settings) as reg:
+        for _ in range(3):
+            reg.publish("m", {"model.onnx": classifier()}, signature=SIGNATURE)
+    with live_server(settings) as a, live_server(settings) as b, httpx.Client() as http:
+        r = http.put(f"{a.http_url}/api/v1/models/m/traffic", json={
+            "arms": [{"version": 1, "weight": 50}, {"version": 2, "weight": 50}]})
+        assert r.status_code == 200
+        time.sleep(FOLLOW_S)
+        for srv in (a, b):
+            served = {http.post(f"{srv.http_url}/v2/models/m/infer", json=BODY).headers["x-model-version"]
+                      for _ in range(40)}
+            assert served == {"1", "2"}

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import re
 import time
+from collections.abc import Iterator, Mapping
 
 from starlette.types import Receive, Scope, Send
 
@@ -30,6 +31,26 @@ log = logging.getLogger(__name__)
 INFER_PATH = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer")
 # Bodies at least this large are decoded off the event loop; below it the thread hop costs more than it saves.
 OFFLOAD_BYTES = 256 * 1024
+
+class RawHeaders(Mapping[str, str]):
+    """The request's headers as a mapping read only when asked (a sticky split): nothing built per request."""
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self._raw = raw
+
+    def __getitem__(self, name: str) -> str:
+        key = name.encode("latin-1")
+        for k, v in self._raw:
+            if k == key:
+                return v.decode("latin-1")
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return (k.decode("latin-1") for k, _ in self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
 
 class InferEndpoint:
     """Serves the infer route for `ASGI scope` already matched by `INFER_PATH`."""
@@ -109,7 +130,7 @@ class InferEndpoint:
         else:
             req = rest_codec.decode_request(body, name, version, header_len)
         req.request_id = rid
-        req.headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in headers}  # a split's sticky header
+        req.headers = RawHeaders(headers)  # a split's sticky header
         resp = await self.dataplane.infer(req)
         if big or sum(t.data.nbytes for t in resp.outputs) >= OFFLOAD_BYTES:
             content, binary_len = await asyncio.to_thread(rest_codec.encode_response, resp, req)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from concurrent.futures import Executor
 
 from maas.errors import FailedPrecondition, MaasError, NotFound, Unavailable
@@ -169,7 +170,7 @@ class ModelRepository:
 
     # --- resolution -------------------------------------------------------------------------------------
     async def route(
-        self, name: str, version: str | None, headers: dict[str, str] | None = None
+        self, name: str, version: str | None, headers: Mapping[str, str] | None = None
     ) -> tuple[LoadedVersion, ActiveSplit | None]:
         """Like `resolve`, but a bare request follows the model's split (when it has one): the loaded arm
         and the split that chose it. A sticky header's value always picks the same arm."""
