@@ -32,6 +32,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
             reg.publish(name, {"model.onnx": classifier()}, signature=SIGNATURE, aliases=("production",),
                         config={"max_batch_size": 8})
             reg.publish(name, {"model.onnx": candidate()}, signature=SIGNATURE, config={"max_batch_size": 8})
+        reg.publish("quiet", {"model.onnx": classifier()}, signature=SIGNATURE, aliases=("production",))
+        reg.publish("quiet", {"model.onnx": classifier()}, signature=SIGNATURE)
         reg.publish("broken", {"model.onnx": classifier()}, signature=SIGNATURE, aliases=("production",))
         reg.publish("broken", {"model.onnx": b"not an onnx model"}, signature=SIGNATURE)
     with live_server(settings) as srv:
@@ -110,6 +112,19 @@ def test_candidate_that_cannot_load_is_rolled_back_and_stable_keeps_serving(serv
         load.wait_for(20)
     assert doc["state"] == "rolled_back" and "version 2 cannot be served" in doc["reason"]
     assert load.failures == [] and {a.version for a in load.answers} == {"1"}
+
+
+def test_too_little_traffic_holds_then_pauses_for_a_person(server: Endpoints) -> None:
+    with httpx.Client(base_url=server.base_url) as http:
+        r = http.post("/api/v1/models/quiet/rollout", json={
+            "to": 2, "interval_s": INTERVAL, "min_requests": 1000, "max_inconclusive": 2})
+        assert r.status_code == 201
+        doc = finished(http, "quiet")
+        assert doc["state"] == "paused" and "2 inconclusive measurements in a row" in doc["reason"]
+        assert [d["kind"] for d in doc["decisions"]] == ["started", "held", "paused"]
+        assert all(d["verdict"] == "inconclusive" for d in doc["decisions"][1:])
+        assert doc["weights"] == {"stable": 90, "candidate": 10}  # held where it was
+        assert http.post("/api/v1/models/quiet/rollout/abort").json()["state"] == "aborted"
 
 
 def test_rollout_metrics_are_exposed(server: Endpoints) -> None:
