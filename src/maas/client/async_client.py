@@ -162,3 +162,43 @@ class AsyncClient:
     async def audit(self, limit: int = 100, actor: str | None = None) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"limit": limit, **({"actor": actor} if actor else {})}
         return list(await self._call("GET", "/api/v1/audit", params=params))
+    # --- traffic ---------------------------------------------------------------------------------------
+    async def get_traffic(self, name: str) -> dict[str, Any]:
+        """The model's split: `arms`, `shadow`, `sticky_header` (and `default` when there is none)."""
+        return await self._call("GET", f"/api/v1/models/{_q(name)}/traffic")  # type: ignore[no-any-return]
+
+    async def set_traffic(self, name: str, arms: dict[int, int], *, shadow: tuple[int, float] | None = None,
+                          sticky_header: str | None = None) -> dict[str, Any]:
+        """Split bare requests over versions, e.g. `set_traffic("m", {1: 90, 2: 10}, shadow=(3, 0.25))`."""
+        body = {"arms": [{"version": int(v), "weight": int(w)} for v, w in arms.items()],
+                "shadow": None if shadow is None else {"version": int(shadow[0]), "fraction": float(shadow[1])},
+                "sticky_header": sticky_header}
+        return await self._call("PUT", f"/api/v1/models/{_q(name)}/traffic", json=body)  # type: ignore[no-any-return]
+
+    async def clear_traffic(self, name: str) -> dict[str, Any]:
+        return await self._call("DELETE", f"/api/v1/models/{_q(name)}/traffic")  # type: ignore[no-any-return]
+
+    async def start_rollout(self, name: str, to: int, *, steps: list[int] | None = None,
+                            interval_s: float | None = None, **thresholds: float) -> dict[str, Any]:
+        """Start a progressive rollout to version `to` (thresholds: max_error_rate, max_p99_ratio, …)."""
+        body: dict[str, Any] = {"to": int(to), **thresholds}
+        if steps is not None:
+            body["steps"] = list(steps)
+        if interval_s is not None:
+            body["interval_s"] = interval_s
+        return await self._call("POST", f"/api/v1/models/{_q(name)}/rollout", json=body)  # type: ignore[no-any-return]
+
+    async def rollout_status(self, name: str) -> dict[str, Any]:
+        return await self._call("GET", f"/api/v1/models/{_q(name)}/rollout")  # type: ignore[no-any-return]
+
+    async def pause_rollout(self, name: str) -> dict[str, Any]:
+        return await self._call("POST", f"/api/v1/models/{_q(name)}/rollout/pause")  # type: ignore[no-any-return]
+
+    async def resume_rollout(self, name: str) -> dict[str, Any]:
+        return await self._call("POST", f"/api/v1/models/{_q(name)}/rollout/resume")  # type: ignore[no-any-return]
+
+    async def abort_rollout(self, name: str) -> dict[str, Any]:
+        return await self._call("POST", f"/api/v1/models/{_q(name)}/rollout/abort")  # type: ignore[no-any-return]
+
+    async def promote_rollout(self, name: str) -> dict[str, Any]:
+        return await self._call("POST", f"/api/v1/models/{_q(name)}/rollout/promote")  # type: ignore[no-any-return]

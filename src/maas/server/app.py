@@ -21,7 +21,7 @@ from maas.jobs.handlers import handlers as job_handlers
 from maas.registry import Registry
 from maas.security import Authorizer
 from maas.security.last_used import flush_last_used
-from maas.server import control, errors, jobs_api, keys_api, monitor_api, rest_v1, rest_v2
+from maas.server import control, errors, jobs_api, keys_api, monitor_api, rest_v1, rest_v2, traffic_api
 from maas.server.access import request_id
 from maas.server.auth import AuthMiddleware, RestAuth
 from maas.server.body_limits import ControlBodyLimit
@@ -101,6 +101,7 @@ def create_app(
     app.include_router(rest_v2.router(dataplane, settings))
     app.include_router(rest_v1.router(dataplane, settings))
     app.include_router(monitor_api.router(registry, dataplane, settings))  # before control's {name:path}
+    app.include_router(traffic_api.router(registry))  # before control's catch-all /models/{name:path}
     app.include_router(control.router(registry, settings, jobs))
     app.include_router(jobs_api.router(jobs, settings))
     app.include_router(keys_api.router(keys, audit, authorizer))

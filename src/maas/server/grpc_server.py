@@ -33,9 +33,12 @@ log = logging.getLogger(__name__)
 SERVICE = "inference.GRPCInferenceService"
 
 
-def _decode(req: pb.ModelInferRequest, request_id: str, deadline_s: float | None) -> InferenceRequest:
+def _decode(
+    req: pb.ModelInferRequest, request_id: str, deadline_s: float | None, headers: dict[str, str] | None
+) -> InferenceRequest:
     request = grpc_codec.decode_request(req)
     request.request_id = request_id or request.request_id
+    request.headers = headers  # a split's sticky header
     if deadline_s is not None:  # the client's deadline bounds the wait admission accepts (batcher.py)
         if deadline_s <= 0:
             raise DeadlineExceeded("the call's deadline passed before it was served")
@@ -75,24 +78,25 @@ class InferenceServicer:
         )
 
     async def ModelInfer(
-        self, req: pb.ModelInferRequest, request_id: str = "", deadline_s: float | None = None
+        self, req: pb.ModelInferRequest, request_id: str = "", deadline_s: float | None = None,
+        headers: dict[str, str] | None = None,
     ) -> pb.ModelInferResponse:
         shed = getattr(self.dp, "shed", None)
         why = shed(req.model_name, req.model_version or None) if shed is not None and req.model_name else None
         if why is not None:  # before the tensors are decoded: shedding must stay cheap
             raise ResourceExhausted(why)
         if self.tracer is not None:
-            return await self._traced_infer(req, request_id, deadline_s)
-        request = _decode(req, request_id, deadline_s)
+            return await self._traced_infer(req, request_id, deadline_s, headers)
+        request = _decode(req, request_id, deadline_s, headers)
         response = await self.dp.infer(request)
         return grpc_codec.encode_response(response, request)
 
     async def _traced_infer(
-        self, req: pb.ModelInferRequest, request_id: str, deadline_s: float | None
+        self, req: pb.ModelInferRequest, request_id: str, deadline_s: float | None, headers: dict[str, str] | None
     ) -> pb.ModelInferResponse:
         trace = self.tracer.begin(request_id, "grpc")  # type: ignore[union-attr]
         try:
-            request = _decode(req, request_id, deadline_s)
+            request = _decode(req, request_id, deadline_s, headers)
             trace.decoded = time.monotonic()
             response = await self.dp.infer(request)
             encoded = grpc_codec.encode_response(response, request)
@@ -168,9 +172,12 @@ def _handler(
     async def handle(data: bytes, context: grpc.aio.ServicerContext) -> bytes:
         started = time.perf_counter()
         rid, request, outcome, principal = "", None, "ok", None
+        headers: dict[str, str] = {}
         if infer:  # like REST: the client's x-request-id (else a fresh one), echoed and logged once
-            rid = request_id([(k.encode(), v.encode() if isinstance(v, str) else bytes(v))
-                              for k, v in context.invocation_metadata() or ()])
+            metadata = [(k.encode(), v.encode() if isinstance(v, str) else bytes(v))
+                        for k, v in context.invocation_metadata() or ()]
+            rid = request_id(metadata)
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in metadata}  # a split's sticky header
             context.set_trailing_metadata((("x-request-id", rid),))  # sent with the status: no extra message
         counted = infer and in_flight is not None
         try:
@@ -187,7 +194,9 @@ def _handler(
                 raise InvalidArgument(f"request is not a valid {message.DESCRIPTOR.name}: {e}") from None
             if auth is not None:
                 auth.after(name, principal, request)
-            response = await (method(request, rid, context.time_remaining()) if infer else method(request))
+            response = await (method(request, rid, context.time_remaining(), headers) if infer else method(request))
+            if infer:  # which version answered (a traffic split may have chosen it)
+                context.set_trailing_metadata((("x-request-id", rid), ("x-model-version", response.model_version)))
         except MaasError as e:
             outcome = e.code.value.lower()
             if status_of(e) == grpc.StatusCode.INTERNAL:

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import re
 import time
+from collections.abc import Iterator, Mapping
 
 from starlette.types import Receive, Scope, Send
 
@@ -31,6 +32,26 @@ log = logging.getLogger(__name__)
 INFER_PATH = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer")
 # Bodies at least this large are decoded off the event loop; below it the thread hop costs more than it saves.
 OFFLOAD_BYTES = 256 * 1024
+
+class RawHeaders(Mapping[str, str]):
+    """The request's headers as a mapping read only when asked (a sticky split): nothing built per request."""
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self._raw = raw
+
+    def __getitem__(self, name: str) -> str:
+        key = name.encode("latin-1")
+        for k, v in self._raw:
+            if k == key:
+                return v.decode("latin-1")
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return (k.decode("latin-1") for k, _ in self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
 
 class InferEndpoint:
     """Serves the infer route for `ASGI scope` already matched by `INFER_PATH`."""
@@ -73,8 +94,11 @@ class InferEndpoint:
                 body = await read_asgi_body(receive, content_length, self.limit)
                 if trace is not None:
                     trace.read = time.monotonic()
-                content, binary_len, served_version = await self._infer(body, name, version, header_len, rid)
+                content, binary_len, served_version = await self._infer(
+                    body, name, version, header_len, rid, headers
+                )
                 status = 200
+                extra.append((b"x-model-version", served_version.encode()))
                 if binary_len is not None:
                     extra.append((b"inference-header-content-length", str(binary_len).encode()))
         except ClientGone:
@@ -109,6 +133,7 @@ class InferEndpoint:
     def _shed(self, name: str, version: str | None) -> str | None:
         shed = getattr(self.dataplane, "shed", None)
         return shed(name, version) if shed is not None else None
+
     def _denied(self, scope: Scope) -> MaasError | None:
         if self.auth is None:
             return None
@@ -121,7 +146,8 @@ class InferEndpoint:
         return None
 
     async def _infer(
-        self, body: bytes, name: str, version: str | None, header_len: str | None, rid: str
+        self, body: bytes, name: str, version: str | None, header_len: str | None, rid: str,
+        headers: list[tuple[bytes, bytes]],
     ) -> tuple[bytes, int | None, str]:
         big = len(body) >= OFFLOAD_BYTES
         if big:
@@ -129,6 +155,7 @@ class InferEndpoint:
         else:
             req = rest_codec.decode_request(body, name, version, header_len)
         req.request_id = rid
+        req.headers = RawHeaders(headers)  # a split's sticky header
         trace = self.tracer and tracing_current()
         if trace:
             trace.decoded = time.monotonic()

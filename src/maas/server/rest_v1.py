@@ -18,8 +18,10 @@ def router(dataplane: DataPlane, settings: Settings) -> APIRouter:
         body = await read_body(request, limit)
         metadata = await dataplane.model_metadata(name, version)
         req, row_format = rest_v1_codec.decode_predict(body, metadata, version)
+        req.headers = dict(request.headers)
         resp = await dataplane.infer(req)
-        return Response(rest_v1_codec.encode_predict(resp, row_format), media_type="application/json")
+        return Response(rest_v1_codec.encode_predict(resp, row_format), media_type="application/json",
+                        headers={"x-model-version": resp.model_version})
 
     r.add_api_route("/v1/models/{name}:predict", predict, methods=["POST"])
     r.add_api_route("/v1/models/{name}/versions/{version}:predict", predict, methods=["POST"])

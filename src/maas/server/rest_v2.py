@@ -79,6 +79,7 @@ def router(dataplane: DataPlane, settings: Settings) -> APIRouter:
             req = await asyncio.to_thread(rest_codec.decode_request, body, name, version, header_len)
         else:
             req = rest_codec.decode_request(body, name, version, header_len)
+        req.headers = dict(request.headers)
         resp = await dataplane.infer(req)
         return await _encode(resp, req)
 
@@ -142,9 +143,9 @@ async def _encode(resp: InferenceResponse, req: InferenceRequest) -> Response:
     else:
         content, header_len = rest_codec.encode_response(resp, req)
     if header_len is None:
-        return Response(content, media_type="application/json")
+        return Response(content, media_type="application/json", headers={"x-model-version": resp.model_version})
     return Response(
         content,
         media_type="application/octet-stream",
-        headers={rest_codec.HEADER_LENGTH: str(header_len)},
+        headers={rest_codec.HEADER_LENGTH: str(header_len), "x-model-version": resp.model_version},
     )

@@ -1,7 +1,8 @@
 """`ServingDataPlane`: the one entry point every transport calls (implements `inference.DataPlane`).
 
-It resolves the version, validates the request before allocating anything, runs pre-processing, the
-batcher and post-processing, then applies output selection and the classification extension.
+It resolves the version (following the model's traffic split), validates the request before allocating
+anything, runs pre-processing, the batcher and post-processing, then applies output selection and the
+classification extension. Copies for shadow traffic and a rollout's mirrored inputs go to `traffic_plane`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from maas.serving.loaded import LoadedVersion, RuntimeFactory, onnxruntime_facto
 from maas.serving.metrics import ServingMetrics
 from maas.serving.options import ServingOptions
 from maas.serving.repository import ModelRepository
+from maas.serving.traffic_plane import TrafficPlane
 from maas.serving.validation import check_model_inputs, requested_outputs, validate_inputs
 from maas.types import ModelRef, check_name, v2_datatype
 
@@ -77,6 +79,7 @@ class ServingDataPlane:
         self.repository = ModelRepository(
             registry, self.options, self._executor, self.metrics, runtime_factory
         )
+        self.traffic = TrafficPlane(self.repository, self.metrics.registry, self._infer)
         self._started = False
         self._accepting = False
         self._stopped = False
@@ -89,6 +92,7 @@ class ServingDataPlane:
         """Load `models` (default: `options.models`, else every model) and begin following the registry."""
         chosen = models if models is not None else self.options.models
         await self.repository.start(list(chosen) if chosen is not None else None)
+        self.traffic.start()
         self._started = self._accepting = True
 
     async def stop(self, grace_s: float = 30.0) -> None:
@@ -99,6 +103,7 @@ class ServingDataPlane:
             await asyncio.wait_for(self._idle.wait(), grace_s)
         except TimeoutError:
             log.warning("%d requests still in flight after %.1f s; failing them", self._in_flight, grace_s)
+        await self.traffic.stop()
         await self.repository.stop(max(0.0, deadline - time.monotonic()))
         close = getattr(self.predictions, "close", None)
         if close is not None:
@@ -225,13 +230,25 @@ class ServingDataPlane:
         started = time.monotonic()
         protocol = request.protocol
         model, version, outcome = "", "", "ok"
+        routed = loaded = response = None
         self._in_flight += 1
         self._idle.clear()
         try:
             self._check_accepting()
-            loaded = await self._resolve(request.model_name, request.model_version)
+            if not self._started:
+                raise Unavailable("the server is starting")
+            loaded, routed = await self.repository.route(
+                request.model_name, request.model_version, request.headers
+            )
             model, version = loaded.name, str(loaded.number)
-            return await self._infer(loaded, request, started)
+            if routed is not None:
+                request.arm = version
+            loaded.acquire()
+            try:
+                response = await self._infer(loaded, request, started)
+            finally:
+                loaded.release()
+            return response
         except MaasError as exc:
             outcome = exc.code.value.lower()
             raise
@@ -243,7 +260,10 @@ class ServingDataPlane:
             self._in_flight -= 1
             if not self._in_flight:
                 self._idle.set()
-            self.metrics.request_done(model, version, protocol, outcome, time.monotonic() - started)
+            elapsed = time.monotonic() - started
+            self.metrics.request_done(model, version, protocol, outcome, elapsed)
+            if routed is not None and loaded is not None:
+                self.traffic.after(routed, loaded, request, response, outcome, elapsed)
 
     async def _infer(
         self, loaded: LoadedVersion, request: InferenceRequest, started: float

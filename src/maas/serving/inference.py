@@ -7,6 +7,7 @@ behind `DataPlane`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -43,6 +44,8 @@ class InferenceRequest:
     timeout_s: float | None = None
     protocol: str = "unknown"  # the transport that received it ("rest", "grpc"…), a metrics label
     request_id: str | None = None  # the transport's correlation id (X-Request-ID), for logs
+    headers: Mapping[str, str] | None = None  # lower-case header names -> values (a split's sticky header)
+    arm: str | None = None  # set by the data plane: the version a traffic split chose, else None
 
 
 @dataclass

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -93,13 +95,26 @@ def build_parts(
 
 
 class LoadedVersion:
-    """A version ready to serve: parts plus its running batcher."""
+    """A version ready to serve: parts plus its running batcher, and a count of the requests inside it so
+    that closing waits for them (a version leaves only after its in-flight requests finish)."""
 
     def __init__(self, parts: VersionParts, executor: Executor, observer: BatchObserver) -> None:
         self.parts = parts
         self.stats = getattr(observer, "stats", None)  # Triton's statistics, when the observer keeps them
         self.batcher = Batcher(parts.version.ref, parts.policy, parts.runtimes, executor, observer)
         self.batcher.start()
+        self.in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def acquire(self) -> None:
+        self.in_flight += 1
+        self._idle.clear()
+
+    def release(self) -> None:
+        self.in_flight -= 1
+        if not self.in_flight:
+            self._idle.set()
 
     @property
     def name(self) -> str:
@@ -110,6 +125,12 @@ class LoadedVersion:
         return self.parts.version.version
 
     async def close(self, grace_s: float) -> None:
-        await self.batcher.stop(grace_s)
+        deadline = time.monotonic() + grace_s
+        try:
+            await asyncio.wait_for(self._idle.wait(), grace_s)
+        except TimeoutError:
+            log.warning("%s: %d request(s) still in flight after %.1f s", self.parts.version.ref,
+                        self.in_flight, grace_s)
+        await self.batcher.stop(max(0.0, deadline - time.monotonic()))
         for runtime in self.parts.runtimes:
             runtime.close()

@@ -5,6 +5,10 @@ ready one); the answer is cached and refreshed whenever `registry.revision()` ch
 new versions take effect within one poll interval. An explicit ready version is loaded on demand. A version
 that fails to load is remembered with its reason (reported UNAVAILABLE) while the others keep serving.
 Load/unload by name follow Triton's repository extension.
+
+A model's traffic split (maas.traffic, stored beside the aliases) is one more input: a bare request goes to
+the arm the split picks. A version takes traffic (as a new default or in a split) only once it is loaded and
+has answered its warm-up request, and leaves only once its in-flight requests are done.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from concurrent.futures import Executor
 
 from maas.errors import FailedPrecondition, MaasError, NotFound, Unavailable
@@ -21,6 +26,9 @@ from maas.serving.inference import ModelIndexEntry
 from maas.serving.loaded import LoadedVersion, RuntimeFactory, build_parts, onnxruntime_factory
 from maas.serving.metrics import ServingMetrics
 from maas.serving.options import ServingOptions
+from maas.serving.warmup import stored_sample, warm_up
+from maas.traffic.routing import ActiveSplit, ArmChooser
+from maas.traffic.store import TrafficStore
 from maas.types import ModelRef, check_alias, check_name, parse_version
 
 log = logging.getLogger(__name__)
@@ -52,6 +60,8 @@ class ModelRepository:
         self._revision: int | None = None
         self._refresh_lock = asyncio.Lock()
         self._poller: asyncio.Task[None] | None = None
+        self.traffic = TrafficStore(registry.sql_store())
+        self._splits: dict[str, ActiveSplit] = {}  # name -> the split bare requests follow
 
     # --- lifecycle --------------------------------------------------------------------------------------
     async def start(self, models: list[str] | tuple[str, ...] | None) -> None:
@@ -79,6 +89,10 @@ class ModelRepository:
                 )
 
     # --- following the registry -------------------------------------------------------------------------
+    def serves(self, name: str) -> bool:
+        """Whether this server follows `name` (every model, unless a list was given or it was unloaded)."""
+        return self._allowed(name)
+
     def _allowed(self, name: str) -> bool:
         if name in self._unloaded:
             return False
@@ -104,18 +118,47 @@ class ModelRepository:
                     self._default.pop(name, None)
                     if self._served is not None:
                         log.warning("model %s cannot be served: %s", name, exc.message)
-            for version in wanted:
-                self._default[version.model] = version.version
             await asyncio.gather(
                 *(self._ensure(v) for v in wanted if (v.model, v.version) not in self._failed),
                 return_exceptions=True,
             )
+            splits = await self._load_splits(set(names))
+            # Defaults and splits move together, once every version they name is loaded and warmed up.
+            for version in wanted:
+                self._default[version.model] = version.version
+            self._splits = splits
             await self._drop_stale(set(names))
+
+    async def _load_splits(self, names: set[str]) -> dict[str, ActiveSplit]:
+        stored = await asyncio.to_thread(self.traffic.all_splits)
+        rollouts = {r.model: r for r in await asyncio.to_thread(self.traffic.active_rollouts)}
+        out: dict[str, ActiveSplit] = {}
+        for name, split in stored.items():
+            if name not in names:
+                continue
+            try:
+                broken = [n for n in sorted(split.versions) if (name, n) in self._failed]
+                if broken:  # not retried at every refresh; `load` by name clears the failure
+                    raise Unavailable(f"{name}:{broken[0]} failed to load: {self._failed[(name, broken[0])]}")
+                versions = [await asyncio.to_thread(self.registry.get, ModelRef(name, version=n))
+                            for n in sorted(split.versions)]
+                await asyncio.gather(*(self._ensure(v) for v in versions))
+            except MaasError as exc:
+                log.error("cannot apply the traffic split of %s: %s", name, exc.message)
+                if name in self._splits:
+                    out[name] = self._splits[name]  # keep routing as before rather than guess
+                continue
+            old = self._splits.get(name)
+            chooser = old.chooser if old is not None and old.split == split else ArmChooser(split)
+            out[name] = ActiveSplit(split, chooser, rollouts.get(name))
+        return out
 
     async def _drop_stale(self, names: set[str]) -> None:
         for key in list(self._versions):
             name, number = key
             if name in names and self._default.get(name) == number:
+                continue
+            if name in self._splits and number in self._splits[name].split.versions:
                 continue
             if name in names and key in self._on_demand:
                 try:
@@ -127,6 +170,31 @@ class ModelRepository:
             await self._unload(key, self.options.request_timeout_s)
 
     # --- resolution -------------------------------------------------------------------------------------
+    async def route(
+        self, name: str, version: str | None, headers: Mapping[str, str] | None = None
+    ) -> tuple[LoadedVersion, ActiveSplit | None]:
+        """Like `resolve`, but a bare request follows the model's split (when it has one): the loaded arm
+        and the split that chose it. A sticky header's value always picks the same arm."""
+        if version in (None, ""):
+            active = self._splits.get(name)
+            if active is not None:
+                header = active.split.sticky_header
+                key = headers.get(header) if header is not None and headers else None
+                loaded = self._versions.get((name, active.chooser.choose(key)))
+                if loaded is not None:
+                    return loaded, active
+        return await self.resolve(name, version), None
+
+    def load_failure(self, name: str, number: int) -> str | None:
+        """Why (name, number) could not be loaded here, or None."""
+        return self._failed.get((name, number))
+
+    def split_of(self, name: str) -> ActiveSplit | None:
+        return self._splits.get(name)
+
+    def get_loaded(self, name: str, number: int) -> LoadedVersion | None:
+        return self._versions.get((name, number))
+
     async def resolve(self, name: str, version: str | None = None) -> LoadedVersion:
         """The loaded version serving (name, version); loads an explicit ready version on demand."""
         check_name(name)
@@ -188,6 +256,15 @@ class ModelRepository:
             raise Unavailable(f"{version.ref} failed to load: {reason}") from None
         observer = self._metrics.observer(version.model, str(version.version))
         loaded = LoadedVersion(parts, self._executor, observer)
+        try:
+            sample = await asyncio.to_thread(stored_sample, self.registry, loaded)
+            await warm_up(loaded, sample, self._executor, self.options.request_timeout_s)
+        except Exception as exc:
+            await loaded.close(0)
+            reason = exc.message if isinstance(exc, MaasError) else f"{type(exc).__name__}: {exc}"
+            self._failed[key] = reason
+            log.error("cannot load %s: %s", version.ref, reason)
+            raise Unavailable(f"{version.ref} failed to load: {reason}") from None
         self._versions[key] = loaded
         self._failed.pop(key, None)
         self._metrics.models_loaded.set(len(self._versions))
@@ -233,6 +310,7 @@ class ModelRepository:
         if self._served is not None:
             self._served.discard(name)
         self._default.pop(name, None)
+        self._splits.pop(name, None)
         for key in [k for k in self._failed if k[0] == name]:
             del self._failed[key]
         await asyncio.gather(*(self._unload(k, self.options.request_timeout_s) for k in keys))
