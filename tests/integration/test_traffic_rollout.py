@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import Endpoints, make_settings
-from traffic_models import SIGNATURE, Load, classifier, failing, flipped, slow
+from traffic_models import SDK_HEADERS, SIGNATURE, Load, classifier, failing, flipped, slow
 
 from maas import Client
 from maas.registry import Registry
@@ -56,7 +56,7 @@ def at(event: dict) -> float:
 
 def test_good_candidate_is_promoted_through_every_step_with_zero_failures(server: Endpoints) -> None:
     with Load(server.http, server.grpc, "good") as load, Client(server.base_url) as sdk, \
-            httpx.Client(base_url=server.base_url) as http:
+            httpx.Client(base_url=server.base_url, headers=SDK_HEADERS) as http:
         load.wait_for(50)
         started = sdk.start_rollout("good", 2, steps=[10, 50, 100], interval_s=INTERVAL, **THRESHOLDS)
         assert started["state"] == "running" and started["weights"] == {"stable": 90, "candidate": 10}
@@ -70,7 +70,7 @@ def test_good_candidate_is_promoted_through_every_step_with_zero_failures(server
     assert passed[0]["figures"]["agreement"] == 1.0 and passed[0]["figures"]["candidate"]["requests"] >= 5
     assert {a.version for a in load.answers} == {"1", "2"}
     assert {a.version for a in load.answers[-50:]} == {"2"}
-    with httpx.Client(base_url=server.base_url) as http:
+    with httpx.Client(base_url=server.base_url, headers=SDK_HEADERS) as http:
         assert http.get("/api/v1/models/good/traffic").json()["default"] is True
         assert http.get("/api/v1/versions/good@production").json()["version"] == 2
 
@@ -79,7 +79,8 @@ def test_good_candidate_is_promoted_through_every_step_with_zero_failures(server
     ("flip", "agreement"), ("fail", "failure rate"), ("slow", "p99 latency"),
 ])
 def test_bad_candidate_is_rolled_back_within_two_intervals(server: Endpoints, name: str, why: str) -> None:
-    with Load(server.http, server.grpc, name) as load, httpx.Client(base_url=server.base_url) as http:
+    with Load(server.http, server.grpc, name) as load, \
+            httpx.Client(base_url=server.base_url, headers=SDK_HEADERS) as http:
         load.wait_for(50)
         r = http.post(f"/api/v1/models/{name}/rollout",
                       json={"to": 2, "steps": [10, 50, 100], "interval_s": INTERVAL, **THRESHOLDS})
@@ -100,12 +101,13 @@ def test_bad_candidate_is_rolled_back_within_two_intervals(server: Endpoints, na
     assert doc["weights"] == {"stable": 100, "candidate": 0}
     late = load.answers[after:]
     assert late and all(a.ok and a.version == "1" for a in late)
-    with httpx.Client(base_url=server.base_url) as http:
+    with httpx.Client(base_url=server.base_url, headers=SDK_HEADERS) as http:
         assert http.get(f"/api/v1/models/{name}/traffic").json()["arms"] == [{"version": 1, "weight": 100}]
 
 
 def test_candidate_that_cannot_load_is_rolled_back_and_stable_keeps_serving(server: Endpoints) -> None:
-    with Load(server.http, server.grpc, "broken") as load, httpx.Client(base_url=server.base_url) as http:
+    with Load(server.http, server.grpc, "broken") as load, \
+            httpx.Client(base_url=server.base_url, headers=SDK_HEADERS) as http:
         load.wait_for(20)
         assert http.post("/api/v1/models/broken/rollout", json={"to": 2, "interval_s": INTERVAL}).status_code == 201
         doc = finished(http, "broken")
@@ -115,7 +117,7 @@ def test_candidate_that_cannot_load_is_rolled_back_and_stable_keeps_serving(serv
 
 
 def test_too_little_traffic_holds_then_pauses_for_a_person(server: Endpoints) -> None:
-    with httpx.Client(base_url=server.base_url) as http:
+    with httpx.Client(base_url=server.base_url, headers=SDK_HEADERS) as http:
         r = http.post("/api/v1/models/quiet/rollout", json={
             "to": 2, "interval_s": INTERVAL, "min_requests": 1000, "max_inconclusive": 2})
         assert r.status_code == 201
@@ -128,7 +130,7 @@ def test_too_little_traffic_holds_then_pauses_for_a_person(server: Endpoints) ->
 
 
 def test_rollout_metrics_are_exposed(server: Endpoints) -> None:
-    with httpx.Client(base_url=server.base_url) as http:
+    with httpx.Client(base_url=server.base_url, headers=SDK_HEADERS) as http:
         text = http.get("/metrics").text
     assert 'maas_rollout_state{model="good",state="succeeded"} 1.0' in text
     assert 'maas_rollout_state{model="flip",state="rolled_back"} 1.0' in text
@@ -143,10 +145,10 @@ def test_restart_mid_rollout_keeps_its_state_and_split(tmp_path: Path) -> None:
     with Registry(settings) as reg:
         reg.publish("m", {"model.onnx": classifier()}, signature=SIGNATURE, aliases=("production",))
         reg.publish("m", {"model.onnx": classifier()}, signature=SIGNATURE)
-    with live_server(settings) as srv, httpx.Client(base_url=srv.http_url) as http:
+    with live_server(settings) as srv, httpx.Client(base_url=srv.http_url, headers=SDK_HEADERS) as http:
         r = http.post("/api/v1/models/m/rollout", json={"to": 2, "steps": [30, 100], "interval_s": 3600})
         assert r.status_code == 201, r.text
-    with live_server(settings) as srv, httpx.Client(base_url=srv.http_url) as http:
+    with live_server(settings) as srv, httpx.Client(base_url=srv.http_url, headers=SDK_HEADERS) as http:
         doc = http.get("/api/v1/models/m/rollout").json()
         assert (doc["state"], doc["weights"]) == ("running", {"stable": 70, "candidate": 30})
         assert http.get("/api/v1/models/m/traffic").json()["arms"] == [

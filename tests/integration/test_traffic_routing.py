@@ -13,7 +13,7 @@ import grpc
 import httpx
 import pytest
 from conftest import Endpoints, make_settings
-from traffic_models import SIGNATURE, WIDE_SIGNATURE, Load, classifier, failing, wide_classifier
+from traffic_models import SDK_HEADERS, SIGNATURE, WIDE_SIGNATURE, Load, classifier, failing, wide_classifier
 from typer.testing import CliRunner
 
 from maas import Client
@@ -49,7 +49,7 @@ def server(home: Path) -> Iterator[Endpoints]:
 
 @pytest.fixture
 def http(server: Endpoints) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base_url) as c:
+    with httpx.Client(base_url=server.base_url, headers=SDK_HEADERS) as c:
         yield c
 
 
@@ -199,7 +199,7 @@ def test_restart_keeps_the_split(tmp_path: Path) -> None:
             reg.publish("m", {"model.onnx": classifier()}, signature=SIGNATURE)
     with live_server(settings) as srv, Client(srv.http_url) as sdk:
         sdk.set_traffic("m", {1: 100})
-    with live_server(settings) as srv, httpx.Client(base_url=srv.http_url) as http:
+    with live_server(settings) as srv, httpx.Client(base_url=srv.http_url, headers=SDK_HEADERS) as http:
         assert http.get("/api/v1/models/m/traffic").json()["arms"] == [{"version": 1, "weight": 100}]
         assert {http.post("/v2/models/m/infer", json=BODY).headers["x-model-version"] for _ in range(10)} == {"1"}
         assert http.delete("/api/v1/models/m/traffic").json()["default"] is True
