@@ -23,6 +23,11 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(2 * 1024**3, gt=0, description="Largest model file accepted by upload")
     max_request_bytes: int = Field(64 * 1024**2, gt=0, description="Largest inference request body")
     max_jobs: int = Field(1, ge=1, le=64, description="Background jobs (train, optimize…) run at once")
+    explain_workers: int = Field(1, ge=1, le=64, description="Explanations computed at once (own thread pool)")
+    explain_queue: int = Field(4, ge=0, le=1024, description="Explanations waiting beyond those; more get 429")
+    explain_max_evals: int = Field(2000, ge=1, description="Largest max_evals one explain request may ask for")
+    explain_max_rows: int = Field(16, ge=1, description="Most rows one explain request may carry")
+    explain_timeout_s: float = Field(30.0, gt=0, description="Time limit of one explain request (then 504)")
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

@@ -16,8 +16,10 @@ from typing import Any
 
 from maas.config import Settings
 from maas.errors import FailedPrecondition, InvalidArgument
+from maas.registry import explain_backgrounds
 from maas.registry.artifacts import ArtifactStore
 from maas.registry.entities import Artifact, GcReport, Lineage, Model, ModelVersion, State
+from maas.registry.explain_backgrounds import ExplainBackground
 from maas.registry.store import SqlModelStore
 from maas.types import ModelRef, Signature, check_alias, check_name, check_tags
 
@@ -169,6 +171,19 @@ class Registry:
         for a in version.artifacts:
             self.artifacts.verify(a.sha256)
 
+    # --- explanation background sets -------------------------------------------------------------------
+    def set_explain_background(
+        self, ref: str | ModelRef, arrays: Mapping[str, Any], *, source: str = ""
+    ) -> ExplainBackground:
+        """Store (or replace) the background set SHAP explanations of this version are measured against."""
+        v = self.get(ref)
+        return explain_backgrounds.put(self.store, self.artifacts, v.model, v.version, dict(arrays), source)
+
+    def explain_background(self, ref: str | ModelRef) -> ExplainBackground | None:
+        """The version's background set, or None when none was stored."""
+        v = self.get(ref)
+        return explain_backgrounds.get(self.store, self.artifacts, v.model, v.version)
+
     def revision(self) -> int:
         """A counter that changes on every registry write (for servers that follow changes)."""
         return self.store.revision()
@@ -187,7 +202,7 @@ class Registry:
                 self.artifacts.delete_temp(path)
                 temps += 1
                 freed += size
-        referenced = self.store.referenced_blobs()
+        referenced = self.store.referenced_blobs() | explain_backgrounds.referenced(self.store)
         for sha, size, mtime in list(self.artifacts.iter_blobs()):
             if sha not in referenced and mtime <= cutoff:
                 self.artifacts.delete(sha)

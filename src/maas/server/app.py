@@ -19,7 +19,7 @@ from maas.config import Settings
 from maas.jobs import JobRunner, JobStore
 from maas.jobs.handlers import handlers as job_handlers
 from maas.registry import Registry
-from maas.server import control, errors, jobs_api, rest_v1, rest_v2
+from maas.server import control, errors, explain_api, jobs_api, rest_v1, rest_v2
 from maas.server.access import request_id
 from maas.server.auth import ApiKeyMiddleware
 from maas.server.infer_route import InferEndpoint
@@ -58,6 +58,7 @@ def create_app(
     """`dataplane` is a started-on-lifespan `ServingDataPlane`; gRPC is served beside HTTP when `grpc`."""
     jobs = JobRunner(JobStore(registry.store), job_handlers(registry), max_concurrent=settings.max_jobs,
                      created_by=settings.user)
+    explainer = explain_api.service(registry, dataplane, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -77,6 +78,7 @@ def create_app(
                 await grpc_server.stop(shutdown_grace_s)
             await dataplane.stop(shutdown_grace_s)
             await asyncio.to_thread(jobs.stop, shutdown_grace_s)
+            explainer.close()
 
     app = MaasApp(
         title="maas", version=__version__, lifespan=lifespan,
@@ -87,6 +89,7 @@ def create_app(
     app.include_router(rest_v1.router(dataplane, settings))
     app.include_router(control.router(registry, settings, jobs))
     app.include_router(jobs_api.router(jobs))
+    app.include_router(explain_api.router(explainer, settings))
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
