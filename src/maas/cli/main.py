@@ -245,13 +245,14 @@ def demo(
 
 
 def _register_command_modules() -> None:
-    from maas.cli import eval_cmd, import_cmd, jobs_cmd, optimize_cmd, train_cmd
+    from maas.cli import eval_cmd, explain_cmd, import_cmd, jobs_cmd, optimize_cmd, train_cmd
 
     import_cmd.register(app)
     eval_cmd.register(app)
     optimize_cmd.register(app)
     train_cmd.register(app)
     jobs_cmd.register(app)
+    explain_cmd.register(app)
 
 
 _register_command_modules()
