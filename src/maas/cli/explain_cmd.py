@@ -70,7 +70,7 @@ def explain_command(
 
 
 def _background(registry: Any, ref: str, data: str, rows: int, json_: bool) -> None:
-    from maas.explain.dataset import store_background
+    from maas.explain.background import store_background
 
     stored = store_background(registry, ref, data, rows=rows)
     doc = {"ref": stored.ref, "rows": stored.rows, "source": stored.source, "sha256": stored.sha256,

@@ -70,6 +70,9 @@ def evaluate(
     )
     if store:
         registry.add_metrics(version.ref, {f"eval:{dataset.fingerprint}": report.to_dict()})
+        from maas.explain.background import store_if_missing
+
+        store_if_missing(registry, version, dataset.x, source=f"eval:{dataset.fingerprint}")
     return report
 
 

@@ -98,6 +98,10 @@ class Subject:
         if self.decodes and first in arrays and arrays[first].dtype == object:
             pixels = self.image_steps(arrays[first]).astype(np.float64)
             return Space({first: pixels}, self._from_pixels, image=True)
+        if any(np.asarray(a).dtype == object for a in arrays.values()):
+            raise InvalidArgument(
+                f"{self.version.ref} takes numeric tensors, not encoded images (it has no decode_image step)"
+            )
         numeric = {n: np.asarray(a, dtype=np.float64) for n, a in arrays.items()}
         if self.decodes:  # a ready tensor for an image model: explained as the model sees it
             return Space(numeric, self._fit, image=False)

@@ -137,3 +137,22 @@ def test_past_the_time_limit_is_deadline_exceeded(explain_home: Path) -> None:
         asyncio.run(main())
     finally:
         service.close()
+
+
+def test_eval_stores_a_background_once(tmp_path: Path) -> None:
+    from maas.evaluate import evaluate
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(30, 4))
+    y = (x @ [3, 0, -2, 0] > 0).astype(int)
+    np.savetxt(tmp_path / "d.csv", np.c_[x, y], delimiter=",", header="a,b,c,d,y", comments="")
+    np.savetxt(tmp_path / "e.csv", np.c_[x[:, :3], y], delimiter=",", header="a,b,c,y", comments="")
+    with Registry.open(tmp_path / "home") as reg:
+        reg.publish("tab", {"model.onnx": two_feature_model()})
+        with pytest.raises(InvalidArgument):
+            evaluate(reg, "tab", str(tmp_path / "e.csv"), task="regression", latency=False)
+        assert reg.explain_background("tab") is None  # rows that do not fit are never stored
+        evaluate(reg, "tab", str(tmp_path / "d.csv"), task="regression", latency=False)
+        stored = reg.explain_background("tab")
+        assert stored is not None and stored.rows == 30 and stored.source.startswith("eval:")
+        np.testing.assert_allclose(np.sort(stored.arrays["x"], axis=0), np.sort(x, axis=0))
