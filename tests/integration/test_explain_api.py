@@ -41,7 +41,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def post(base_url: str, model: str, body: dict[str, Any], **kw: Any) -> httpx.Response:
-    return httpx.post(f"{base_url}/v2/models/{model}/explain", json=body, timeout=60, **kw)
+    return httpx.post(f"{base_url}/v2/models/{model}/explain", json=body, timeout=300, **kw)
 
 
 def tab_body(**parameters: Any) -> dict[str, Any]:
@@ -84,7 +84,7 @@ def test_binary_body_from_tritonclient(base_url: str) -> None:
         [tensor], parameters={"method": "permutation", "max_evals": 100}
     )
     resp = httpx.post(
-        f"{base_url}/v2/models/tab/versions/1/explain", content=body, timeout=60,
+        f"{base_url}/v2/models/tab/versions/1/explain", content=body, timeout=300,
         headers={"Inference-Header-Content-Length": str(json_size), "Content-Type": "application/octet-stream"},
     )
     assert resp.status_code == 200, resp.text
@@ -104,7 +104,7 @@ def png_request(base_url: str, png: bytes, **parameters: Any) -> httpx.Response:
     tensor.set_data_from_numpy(np.array([png], dtype=object), binary_data=True)
     body, json_size = httpclient.InferenceServerClient.generate_request_body([tensor], parameters=parameters)
     return httpx.post(
-        f"{base_url}/v2/models/digits/explain", content=body, timeout=120,
+        f"{base_url}/v2/models/digits/explain", content=body, timeout=300,
         headers={"Inference-Header-Content-Length": str(json_size)},
     )
 

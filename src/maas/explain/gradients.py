@@ -26,12 +26,17 @@ def _module(subject: Subject) -> Any:
     cached = getattr(subject, "_torch_module", None)
     if cached is not None:
         return cached
+    import shutil
+    import tempfile
     from pathlib import Path
 
     from maas.formats.torch import load_pt2
 
-    path = Path(subject.registry.artifact_path(subject.version, SOURCE_ROLE))
-    module = load_pt2(path, trust=False, limit=_SOURCE_LIMIT).module()
+    blob = Path(subject.registry.artifact_path(subject.version, SOURCE_ROLE))
+    with tempfile.TemporaryDirectory(prefix="maas-explain-") as tmp:
+        named = Path(tmp) / SOURCE_ROLE  # torch.export.load warns about a path not ending in .pt2
+        shutil.copyfile(blob, named)
+        module = load_pt2(named, trust=False, limit=_SOURCE_LIMIT).module()
     subject._torch_module = module  # type: ignore[attr-defined]
     return module
 

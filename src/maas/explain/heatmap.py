@@ -16,8 +16,9 @@ def heat(attributions: np.ndarray) -> np.ndarray:
     return a / top if top > 0 else a
 
 
-def overlay_png(image: np.ndarray, attributions: np.ndarray, alpha: float = 0.55) -> bytes:
-    """The picture (H, W, C pixels in 0-255) in grey with the heat map blended over it."""
+def overlay_png(image: np.ndarray, attributions: np.ndarray, alpha: float = 0.8) -> bytes:
+    """The picture (H, W, C pixels in 0-255) in grey with the heat map blended over it: the hotter a pixel,
+    the more of its colour shows, so cold regions still show the picture."""
     from matplotlib import colormaps
     from PIL import Image
 
@@ -25,8 +26,10 @@ def overlay_png(image: np.ndarray, attributions: np.ndarray, alpha: float = 0.55
     grey = pixels.mean(axis=2) if pixels.shape[2] in (1, 3, 4) else pixels[..., 0]
     lo, hi = float(grey.min()), float(grey.max())
     grey = (grey - lo) / (hi - lo) if hi > lo else np.zeros_like(grey)
-    colours = colormaps["inferno"](heat(attributions))[..., :3]
-    blended = (1 - alpha) * grey[..., np.newaxis] + alpha * colours
+    h = heat(attributions)
+    colours = colormaps["inferno"](h)[..., :3]
+    weight = (alpha * h)[..., np.newaxis]
+    blended = (1 - weight) * grey[..., np.newaxis] + weight * colours
     picture = Image.fromarray(np.clip(blended * 255, 0, 255).astype(np.uint8), "RGB")
     scale = max(1, -(-MIN_SIDE // max(1, min(picture.size))))
     if scale > 1:
