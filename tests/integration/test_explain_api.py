@@ -165,3 +165,17 @@ def test_bad_bodies_and_models(base_url: str) -> None:
     assert resp.status_code == 400 and "at most 16" in resp.json()["error"]
     resp = post(base_url, "digits", png_body(b"not a png"))
     assert resp.status_code == 400 and "cannot decode" in resp.json()["error"]
+
+
+def test_past_the_time_limit_is_504_and_inference_goes_on(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, explain_timeout_s=0.001)
+    with Registry(settings) as reg:
+        reg.publish("tab", {"model.onnx": two_feature_model()})
+    with live_server(settings) as srv:
+        resp = post(srv.http_url, "tab", tab_body(method="kernel"))
+        assert resp.status_code == 504, resp.text
+        assert "ran past its 0.001 s limit" in resp.json()["error"]
+        infer = httpx.post(f"{srv.http_url}/v2/models/tab/infer", json=tab_body(), timeout=30)
+        assert infer.status_code == 200, infer.text
+        np.testing.assert_allclose(infer.json()["outputs"][0]["data"], (ROWS @ np.array([3, 0, -2, 0]) + 1),
+                                   atol=1e-5)
