@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 
 from maas.config import Settings
-from maas.errors import DeadlineExceeded, ResourceExhausted
+from maas.errors import DeadlineExceeded, Internal, MaasError, ResourceExhausted
 from maas.explain.explainer import Explanation, explain
 from maas.explain.params import ExplainParams, Limits
 from maas.explain.subject import Subject
@@ -81,14 +81,21 @@ class ExplainService:
     def _run(
         self, version: ModelVersion, request: InferenceRequest, params: ExplainParams, deadline: float
     ) -> Explanation:
-        subject = self._subject(version)
-        arrays = request_arrays(subject, request)
-        stored = self.registry.explain_background(version.ref)
-        with subject.running:
-            return explain(
-                subject, arrays, params, self.limits, deadline=deadline,
-                background=stored.arrays if stored else None, background_source=stored.source if stored else "",
-            )
+        try:
+            subject = self._subject(version)
+            arrays = request_arrays(subject, request)
+            stored = self.registry.explain_background(version.ref)
+            with subject.running:
+                return explain(
+                    subject, arrays, params, self.limits, deadline=deadline,
+                    background=stored.arrays if stored else None,
+                    background_source=stored.source if stored else "",
+                )
+        except MaasError:
+            raise
+        except Exception as exc:  # shap, captum or numpy failing on a request: one log line, a clean 500
+            log.exception("explaining %s failed", version.ref)
+            raise Internal(f"the explanation failed: {type(exc).__name__}") from exc
 
     def _subject(self, version: ModelVersion) -> Subject:
         key = f"{version.ref}:{version.artifact('model.onnx').sha256}"

@@ -64,3 +64,33 @@ def top_decile_share(attributions: np.ndarray, mask: np.ndarray) -> float:
     heat = np.abs(attributions).reshape(mask.shape)
     top = heat >= np.quantile(heat, 0.9)
     return float(heat[top & mask].sum() / heat[top].sum())
+
+
+def brightness_model() -> bytes:
+    """x FP32 [-1, 1, 8, 8] -> y [-1, 2] = (sum(x), -sum(x)): every pixel counts by its brightness."""
+    graph = helper.make_graph(
+        [
+            helper.make_node("ReduceSum", ["x", "axes"], ["s"], keepdims=0),
+            helper.make_node("Unsqueeze", ["s", "one"], ["s1"]),
+            helper.make_node("Mul", ["s1", "signs"], ["y"]),
+        ],
+        "brightness",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 1, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 2])],
+        [
+            numpy_helper.from_array(np.array([1, 2, 3], dtype=np.int64), "axes"),
+            numpy_helper.from_array(np.array([1], dtype=np.int64), "one"),
+            numpy_helper.from_array(np.array([1.0, -1.0], np.float32), "signs"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    return model.SerializeToString()
+
+
+BRIGHTNESS_PRE = [
+    {"op": "decode_image", "mode": "L"},
+    {"op": "resize", "size": [8, 8]},
+    {"op": "scale", "factor": 1 / 255},
+    {"op": "layout", "to": "NCHW"},
+]

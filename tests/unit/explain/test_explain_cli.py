@@ -108,3 +108,27 @@ def test_image_folder_grid_of_heat_maps(digits_home: Path, tmp_path: Path, monke
     assert doc["method"] == "occlusion" and doc["n_features"] == 28 * 28 and doc["rows"] == [0, 4]
     page = (tmp_path / "r" / "explanation.html").read_text()
     assert "Inputs and heat maps" in page and page.count("<figure>") >= 4 + len(doc["per_class"])
+
+
+def test_numeric_rows_for_an_image_model_are_explained_as_pictures(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """sklearn's 8x8 digits (numbers) sent to a model that decodes PNGs: occlusion in the picture's pixels,
+    and on a model that adds up brightness, no heat where the picture is black."""
+    from explain_models import BRIGHTNESS_PRE, brightness_model
+
+    from maas.registry import Registry
+
+    with Registry.open(tmp_path) as reg:
+        reg.publish("bright", {"model.onnx": brightness_model()}, config={"preprocess": BRIGHTNESS_PRE})
+    app = make_app(tmp_path, monkeypatch)
+    code, out, err = invoke(app, "explain", "bright", "--data", "sklearn:digits", "--rows", "0:3", "--window", "1",
+                            "--target", "0", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["method"] == "occlusion" and doc["n_features"] == 64
+    from maas.evaluate.datasets import load_dataset
+
+    x = load_dataset("sklearn:digits").x[:3].reshape(3, 8, 8)
+    dark = {f"{r * 8 + c}" for r, c in zip(*np.nonzero(x.max(axis=0) == 0), strict=True)}
+    assert dark and all(f["feature"] not in dark for f in doc["importance"][:10])
+    assert doc["per_class"]["0"]["rows"] == 3
