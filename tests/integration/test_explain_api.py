@@ -179,3 +179,21 @@ def test_past_the_time_limit_is_504_and_inference_goes_on(tmp_path: Path) -> Non
         assert infer.status_code == 200, infer.text
         np.testing.assert_allclose(infer.json()["outputs"][0]["data"], (ROWS @ np.array([3, 0, -2, 0]) + 1),
                                    atol=1e-5)
+
+
+def test_an_image_model_fed_its_own_tensor(base_url: str) -> None:
+    """FP32 [1, 1, 28, 28] instead of a PNG: explained as the model sees it, attributions in NCHW."""
+    import tritonclient.http as httpclient
+
+    from maas.testing.digits import digits_arrays
+
+    x, _ = digits_arrays("test")
+    tensor = httpclient.InferInput("input", [1, 1, 28, 28], "FP32")
+    tensor.set_data_from_numpy(x[:1], binary_data=True)
+    body, json_size = httpclient.InferenceServerClient.generate_request_body([tensor], parameters={"window": 2})
+    resp = httpx.post(f"{base_url}/v2/models/digits/explain", content=body, timeout=300,
+                      headers={"Inference-Header-Content-Length": str(json_size)})
+    assert resp.status_code == 200, resp.text
+    a = attributions(resp.json())
+    assert resp.json()["method"] == "occlusion" and a.shape == (1, 1, 28, 28)
+    assert top_decile_share(a[0, 0], x[0, 0] > 0.25) > 0.5
