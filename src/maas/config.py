@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     drift_refresh_s: float = Field(300.0, gt=0, description="How often the drift gauges in /metrics are recomputed")
     drift_window: str = Field("1h", description="The logged window the drift gauges judge (e.g. 30m, 1h, 1d)")
     tracing: bool = Field(False, description="OpenTelemetry spans over OTLP (also on with the OTEL_* variables)")
+    explain_workers: int = Field(1, ge=1, le=64, description="Explanations computed at once (own thread pool)")
+    explain_queue: int = Field(4, ge=0, le=1024, description="Explanations waiting beyond those; more get 429")
+    explain_max_evals: int = Field(2000, ge=1, description="Largest max_evals one explain request may ask for")
+    explain_max_rows: int = Field(16, ge=1, description="Most rows one explain request may carry")
+    explain_timeout_s: float = Field(30.0, gt=0, description="Time limit of one explain request (then 504)")
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

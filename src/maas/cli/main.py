@@ -264,7 +264,17 @@ def demo(
 
 
 def _register_command_modules() -> None:
-    from maas.cli import eval_cmd, import_cmd, jobs_cmd, keys_cmd, monitor_cmd, optimize_cmd, traffic_cmd, train_cmd
+    from maas.cli import (
+        eval_cmd,
+        explain_cmd,
+        import_cmd,
+        jobs_cmd,
+        keys_cmd,
+        monitor_cmd,
+        optimize_cmd,
+        traffic_cmd,
+        train_cmd,
+    )
 
     import_cmd.register(app)
     eval_cmd.register(app)
@@ -274,6 +284,7 @@ def _register_command_modules() -> None:
     monitor_cmd.register(app)
     keys_cmd.register(app)
     traffic_cmd.register(app)
+    explain_cmd.register(app)
 
 
 _register_command_modules()

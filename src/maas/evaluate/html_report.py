@@ -32,8 +32,7 @@ def write_report(report: EvalReport, directory: str | Path) -> dict[str, Path]:
 
 
 def render_html(report: EvalReport) -> str:
-    figures = [f'<figure><img alt="{html.escape(t)}" src="data:image/png;base64,{b64}"><figcaption>'
-               f"{html.escape(t)}</figcaption></figure>" for t, b64 in _figures(report)]
+    figures = [figure_html(t, b64) for t, b64 in _figures(report)]
     scalars = {k: v for k, v in report.metrics.items() if isinstance(v, int | float)}
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{v:.4g}</td></tr>" for k, v in scalars.items())
     lat_rows = "".join(
@@ -46,8 +45,19 @@ def render_html(report: EvalReport) -> str:
         f"{lat_rows}</table>" if lat_rows else ""
     )
     e = html.escape
+    return page(f"{report.ref} on {report.dataset}", f"""<h1>{e(report.ref)}</h1>
+<p class="meta">{e(report.task)} on <b>{e(report.dataset)}</b> (fingerprint {e(report.fingerprint)},
+{report.n_samples} samples) · model {report.size.get('bytes', 0):,} bytes,
+{report.size.get('gzip_bytes', 0):,} gzipped · {e(report.created_at)}</p>
+<h2>Metrics</h2><table>{rows}</table>
+{latency}
+<h2>Plots</h2>{''.join(figures) or '<p>No plots for this report.</p>'}""")
+
+
+def page(title: str, body: str) -> str:
+    """A self-contained report page (the evaluation and explanation reports share its look)."""
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{e(report.ref)} on {e(report.dataset)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 60rem; color: #222; }}
 table {{ border-collapse: collapse; margin: 0.5rem 0 1.5rem; }}
@@ -56,15 +66,14 @@ td {{ font-variant-numeric: tabular-nums; }}
 figure {{ display: inline-block; margin: 0 1rem 1rem 0; }} img {{ max-width: 28rem; }}
 .meta {{ color: #666; }}
 </style></head><body>
-<h1>{e(report.ref)}</h1>
-<p class="meta">{e(report.task)} on <b>{e(report.dataset)}</b> (fingerprint {e(report.fingerprint)},
-{report.n_samples} samples) · model {report.size.get('bytes', 0):,} bytes,
-{report.size.get('gzip_bytes', 0):,} gzipped · {e(report.created_at)}</p>
-<h2>Metrics</h2><table>{rows}</table>
-{latency}
-<h2>Plots</h2>{''.join(figures) or '<p>No plots for this report.</p>'}
+{body}
 </body></html>
 """
+
+
+def figure_html(title: str, png_b64: str) -> str:
+    t = html.escape(title)
+    return f'<figure><img alt="{t}" src="data:image/png;base64,{png_b64}"><figcaption>{t}</figcaption></figure>'
 
 
 def _figures(report: EvalReport) -> list[tuple[str, str]]:
@@ -80,7 +89,7 @@ def _figures(report: EvalReport) -> list[tuple[str, str]]:
             ("Residuals", _residuals(arrays["y_true"], arrays["y_pred"]))]
 
 
-def _figure(size: tuple[float, float]) -> tuple[Any, Any]:
+def new_figure(size: tuple[float, float]) -> tuple[Any, Any]:
     """A pyplot-free figure: no global backend state, nothing to close, the Agg canvas by default."""
     from matplotlib.figure import Figure
 
@@ -88,7 +97,7 @@ def _figure(size: tuple[float, float]) -> tuple[Any, Any]:
     return fig, fig.subplots()
 
 
-def _png(fig: Any) -> str:
+def png_base64(fig: Any) -> str:
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png", dpi=100)
@@ -98,7 +107,7 @@ def _png(fig: Any) -> str:
 def _confusion(report: EvalReport) -> str:
     cm = np.asarray(report.metrics["confusion_matrix"])
     names = report.class_names
-    fig, ax = _figure((max(4, 0.5 * len(names) + 2),) * 2)
+    fig, ax = new_figure((max(4, 0.5 * len(names) + 2),) * 2)
     ax.imshow(cm, cmap="Blues")
     ax.set(xlabel="predicted", ylabel="true", xticks=range(len(names)), yticks=range(len(names)))
     ax.set_xticklabels(names, rotation=45, ha="right")
@@ -106,13 +115,13 @@ def _confusion(report: EvalReport) -> str:
     threshold = cm.max() / 2 if cm.size else 0
     for i, j in np.ndindex(cm.shape):
         ax.text(j, i, str(cm[i, j]), ha="center", va="center", color="white" if cm[i, j] > threshold else "black")
-    return _png(fig)
+    return png_base64(fig)
 
 
 def _roc(y_true: np.ndarray, proba: np.ndarray, names: list[str]) -> str:
     from sklearn.metrics import auc, roc_curve
 
-    fig, ax = _figure((5, 5))
+    fig, ax = new_figure((5, 5))
     classes = [1] if proba.shape[1] == 2 else range(proba.shape[1])
     for j in classes:
         positives = y_true == j
@@ -123,21 +132,21 @@ def _roc(y_true: np.ndarray, proba: np.ndarray, names: list[str]) -> str:
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey")
     ax.set(xlabel="false positive rate", ylabel="true positive rate")
     ax.legend(fontsize="small", loc="lower right")
-    return _png(fig)
+    return png_base64(fig)
 
 
 def _scatter(y_true: np.ndarray, y_pred: np.ndarray) -> str:
-    fig, ax = _figure((5, 5))
+    fig, ax = new_figure((5, 5))
     ax.scatter(y_true, y_pred, s=8, alpha=0.6)
     lo, hi = float(min(y_true.min(), y_pred.min())), float(max(y_true.max(), y_pred.max()))
     ax.plot([lo, hi], [lo, hi], linestyle="--", color="grey")
     ax.set(xlabel="actual", ylabel="predicted")
-    return _png(fig)
+    return png_base64(fig)
 
 
 def _residuals(y_true: np.ndarray, y_pred: np.ndarray) -> str:
-    fig, ax = _figure((5, 4))
+    fig, ax = new_figure((5, 4))
     ax.scatter(y_pred, y_true - y_pred, s=8, alpha=0.6)
     ax.axhline(0, linestyle="--", color="grey")
     ax.set(xlabel="predicted", ylabel="actual - predicted")
-    return _png(fig)
+    return png_base64(fig)

@@ -73,6 +73,9 @@ def evaluate(
         from maas.monitor.reference import capture
 
         capture(registry, version, runner.input.name, prepared, outputs, f"eval {dataset.name}")
+        from maas.explain.background import store_if_missing
+
+        store_if_missing(registry, version, dataset.x, source=f"eval:{dataset.fingerprint}")
     return report
 
 

@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from maas.config import Settings
 from maas.errors import FailedPrecondition, InvalidArgument, MaasError
-from maas.registry import encryption, plaintext_dir
+from maas.registry import encryption, explain_backgrounds, plaintext_dir
 from maas.registry.blob_encrypted import EncryptedBlobStore
 from maas.registry.blobs import BlobStore
 from maas.registry.entities import Artifact, GcReport, Lineage, Model, ModelVersion, State
+from maas.registry.explain_backgrounds import ExplainBackground
 from maas.registry.metadata import MetadataStore, open_metadata_store
 from maas.registry.sealed_records import RecordSealer
 from maas.types import ModelRef, Signature, check_alias, check_name, check_tags
@@ -285,6 +286,19 @@ class Registry:
         """New master key; every data key re-wrapped under it (data untouched); old keys retired."""
         return encryption.rotate(self.artifacts, progress)
 
+    # --- explanation background sets -------------------------------------------------------------------
+    def set_explain_background(
+        self, ref: str | ModelRef, arrays: Mapping[str, Any], *, source: str = ""
+    ) -> ExplainBackground:
+        """Store (or replace) the background set SHAP explanations of this version are measured against."""
+        v = self.get(ref)
+        return explain_backgrounds.put(self.sql_store(), self.artifacts, v.model, v.version, dict(arrays), source)
+
+    def explain_background(self, ref: str | ModelRef) -> ExplainBackground | None:
+        """The version's background set, or None when none was stored."""
+        v = self.get(ref)
+        return explain_backgrounds.get(self.sql_store(), self.artifacts, v.model, v.version)
+
     def revision(self) -> int:
         """A counter that changes on every registry write (for servers that follow changes)."""
         return self.store.revision()
@@ -304,6 +318,7 @@ class Registry:
                 temps += 1
                 freed += size
         referenced = self.store.referenced_blobs()  # versions' blobs and the inputs of unfinished jobs
+        referenced |= explain_backgrounds.referenced(self.sql_store())
         for info in list(self.artifacts.iter_blobs()):
             if info.sha256 not in referenced and info.mtime <= cutoff:
                 self.artifacts.delete(info.sha256)

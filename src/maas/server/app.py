@@ -21,7 +21,17 @@ from maas.jobs.handlers import handlers as job_handlers
 from maas.registry import Registry
 from maas.security import Authorizer
 from maas.security.last_used import flush_last_used
-from maas.server import control, errors, jobs_api, keys_api, monitor_api, rest_v1, rest_v2, traffic_api
+from maas.server import (
+    control,
+    errors,
+    explain_api,
+    jobs_api,
+    keys_api,
+    monitor_api,
+    rest_v1,
+    rest_v2,
+    traffic_api,
+)
 from maas.server.access import request_id
 from maas.server.auth import AuthMiddleware, RestAuth
 from maas.server.body_limits import ControlBodyLimit
@@ -65,6 +75,7 @@ def create_app(
     authorizer = Authorizer(keys, settings.api_key)
     jobs = JobRunner(registry.job_store(), job_handlers(registry), max_concurrent=settings.max_jobs,
                      created_by=settings.user)
+    explainer = explain_api.service(registry, dataplane, settings)
 
     gauges = monitor_api.drift_gauges(registry, dataplane, settings)
 
@@ -92,6 +103,7 @@ def create_app(
             await dataplane.stop(shutdown_grace_s)
             await asyncio.to_thread(jobs.stop, shutdown_grace_s)
             await asyncio.to_thread(gauges.stop)
+            explainer.close()
 
     app = MaasApp(
         title="maas", version=__version__, lifespan=lifespan,
@@ -105,6 +117,7 @@ def create_app(
     app.include_router(control.router(registry, settings, jobs))
     app.include_router(jobs_api.router(jobs, settings))
     app.include_router(keys_api.router(keys, audit, authorizer))
+    app.include_router(explain_api.router(explainer, settings))
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:

@@ -141,6 +141,12 @@ def train(
     from maas.monitor.reference import capture_data
 
     capture_data(registry, version.ref, prep.x_train, f"train {prep.dataset_name}")
+    if not version.config.get("preprocess"):  # training rows are then what clients send: SHAP's background
+        from maas.explain.background import store_if_missing
+        from maas.train.learners import flat
+
+        rows = prep.x_train if cfg.model.is_net else flat(prep.x_train)
+        store_if_missing(registry, version, rows, source=f"train:{prep.fingerprint}")
     return TrainResult(
         version, prep.task, test, params, cv_info, search_info, cfg.seed, prep.fingerprint,
         time.perf_counter() - started, fitted.history or [],
