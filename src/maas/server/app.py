@@ -19,7 +19,7 @@ from maas.config import Settings
 from maas.jobs import JobRunner, JobStore
 from maas.jobs.handlers import handlers as job_handlers
 from maas.registry import Registry
-from maas.server import control, errors, jobs_api, rest_v1, rest_v2
+from maas.server import control, errors, jobs_api, openai_api, rest_v1, rest_v2
 from maas.server.access import request_id
 from maas.server.auth import ApiKeyMiddleware
 from maas.server.infer_route import InferEndpoint
@@ -58,10 +58,14 @@ def create_app(
     """`dataplane` is a started-on-lifespan `ServingDataPlane`; gRPC is served beside HTTP when `grpc`."""
     jobs = JobRunner(JobStore(registry.store), job_handlers(registry), max_concurrent=settings.max_jobs,
                      created_by=settings.user)
+    from maas.llm.service import LanguageModelService
+
+    llm = LanguageModelService(registry, dataplane.metrics.registry)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await dataplane.start(models)
+        await llm.start(models)
         jobs.start()
         grpc_server = None
         if grpc:
@@ -75,6 +79,7 @@ def create_app(
         finally:
             if grpc_server is not None:
                 await grpc_server.stop(shutdown_grace_s)
+            await llm.stop()
             await dataplane.stop(shutdown_grace_s)
             await asyncio.to_thread(jobs.stop, shutdown_grace_s)
 
@@ -85,6 +90,7 @@ def create_app(
     errors.install(app)
     app.include_router(rest_v2.router(dataplane, settings))
     app.include_router(rest_v1.router(dataplane, settings))
+    app.include_router(openai_api.router(llm, registry, settings))
     app.include_router(control.router(registry, settings, jobs))
     app.include_router(jobs_api.router(jobs))
 

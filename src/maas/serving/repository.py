@@ -15,6 +15,7 @@ import logging
 from concurrent.futures import Executor
 
 from maas.errors import FailedPrecondition, MaasError, NotFound, Unavailable
+from maas.llm import is_language_model
 from maas.registry import ModelVersion, Registry
 from maas.serving.inference import ModelIndexEntry
 from maas.serving.loaded import LoadedVersion, RuntimeFactory, build_parts, onnxruntime_factory
@@ -98,7 +99,10 @@ class ModelRepository:
             wanted: list[ModelVersion] = []
             for name in names:
                 try:
-                    wanted.append(await asyncio.to_thread(self.registry.get, name))
+                    found = await asyncio.to_thread(self.registry.get, name)
+                    if is_language_model(found.config):  # served by maas.llm's engines, not onnxruntime
+                        continue
+                    wanted.append(found)
                 except NotFound as exc:
                     self._default.pop(name, None)
                     if self._served is not None:
