@@ -64,6 +64,9 @@ class _Sequence:
         return len(self.prompt) + self.params.max_tokens
 
 
+_CANCELLED = GenerationOutput("", finish_reason="cancelled")  # ends a cancelled stream; never yielded
+
+
 class RequestHandle:
     """One submitted request: iterate `stream()` for its outputs; `cancel()` (or closing the stream) frees its
     slot before the next decode step."""
@@ -80,6 +83,8 @@ class RequestHandle:
         try:
             while True:
                 item = await self._seq.outputs.get()
+                if item is _CANCELLED:
+                    return
                 if isinstance(item, MaasError):
                     raise item
                 yield item
@@ -89,7 +94,9 @@ class RequestHandle:
             self.cancel()
 
     def cancel(self) -> None:
-        self._engine._release(self._seq)
+        if not self._seq.done:
+            self._engine._release(self._seq)
+            self._seq.outputs.put_nowait(_CANCELLED)  # wakes a reader still waiting (another task's stream)
 
 
 class ContinuousBatchingEngine:

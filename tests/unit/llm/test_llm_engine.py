@@ -77,6 +77,12 @@ def test_cancel_frees_the_slot_and_the_queue_moves_on(tiny):
         await stream.aclose()  # the client left
         assert engine.stats()["running"] == 0
         ids, last = await asyncio.wait_for(collect(waiting), 30)
+        other = engine.submit(PROMPTS[2], greedy(100))
+        reader = asyncio.create_task(collect(other))  # another task reads; this one cancels
+        await asyncio.sleep(0.05)
+        other.cancel()
+        await asyncio.wait_for(reader, 5)
+        assert engine.stats()["running"] == 0
         await engine.close()
         return ids, last
 
