@@ -160,7 +160,7 @@ class OpenAiRoutes:
     async def _respond(self, request: Request, req: wire.GenerationRequest, loaded: LoadedLanguageModel,
                        handles: list[RequestHandle], prompt_lens: list[int], *, chat: bool) -> Response:
         rid = ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex
-        prompt_tokens = sum(prompt_lens) if chat else sum(prompt_lens)
+        prompt_tokens = sum(prompt_lens)  # once per prompt, however many choices (as OpenAI counts)
         if req.stream:
             body = self._stream(rid, req, loaded, handles, prompt_tokens, chat)
             return StreamingResponse(body, media_type="text/event-stream",
