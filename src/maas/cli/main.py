@@ -251,12 +251,16 @@ def demo(
     epochs: Annotated[int, typer.Option(min=1, max=100, help="Training epochs of the demo CNN.")] = 8,
     json_: JsonFlag = False,
 ) -> None:
-    """Register the `digits` demo (Keras CNN on scikit-learn's digits, fp32 + int8) if the registry is empty."""
+    """Register the `digits` demo (Keras CNN on scikit-learn's digits, fp32 + int8) if the registry is empty, and
+    the language models `smollm2` (chat) and `minilm` (embeddings) if they are not there yet."""
     from maas import demo as seed_demo
 
     reg = state.registry()
     say = (lambda _m: None) if json_ else typer.echo
     made = seed_demo.seed(reg, epochs=epochs, say=say)
+    from maas.llm import demo as llm_demo
+
+    made += llm_demo.seed(reg, say=say)  # smollm2 and minilm, each once
     if json_:
         return print_json([v.to_dict() for v in made])
     if not made:

@@ -48,6 +48,13 @@ def import_file(
     if not src.exists():
         raise InvalidArgument(f"no such file: {src}")
     limit = registry.settings.max_upload_bytes
+    from maas.llm import importing as llm_importing
+
+    if format in ("auto", "huggingface", "gguf") and (
+        src.suffix.lower() == ".gguf" or llm_importing.looks_like_hf_dir(src)
+    ):  # language models stay in their own weights (safetensors), not ONNX
+        return llm_importing.import_path(registry, src, name=name, trust=trust, description=description,
+                                         tags=tags, aliases=aliases)
     safety.check_size(src, limit)
     opts = options.build(
         name,
@@ -136,11 +143,18 @@ def register(
     preprocess: Any = None,
     postprocess: Any = None,
     max_batch_size: int | None = None,
+    tokenizer: Any = None,
 ) -> ModelVersion:
-    """Import a live model (torch.nn.Module, Keras model, scikit-learn estimator, onnx.ModelProto)."""
+    """Import a live model (torch.nn.Module, Keras model, scikit-learn estimator, onnx.ModelProto), or a
+    transformers language model with its tokenizer (`tokenizer=`)."""
     from maas.types import check_name
 
     check_name(name)
+    from maas.llm import importing as llm_importing
+
+    if llm_importing.is_transformers_model(obj):
+        return llm_importing.register_live(registry, obj, tokenizer, name=name, description=description,
+                                           tags=tags, aliases=aliases)
     opts = options.build(
         name,
         description=description,

@@ -11,6 +11,7 @@ from maas.formats import safety
 
 FORMATS = (
     "auto", "onnx", "keras", "torch", "torchscript", "sklearn", "skops", "tflite", "savedmodel", "tensorflow",
+    "huggingface", "gguf",
 )
 _BY_SUFFIX = {
     ".onnx": "onnx",

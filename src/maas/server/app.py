@@ -28,6 +28,7 @@ from maas.server import (
     jobs_api,
     keys_api,
     monitor_api,
+    openai_api,
     rest_v1,
     rest_v2,
     traffic_api,
@@ -79,9 +80,14 @@ def create_app(
 
     gauges = monitor_api.drift_gauges(registry, dataplane, settings)
 
+    from maas.llm.service import LanguageModelService
+
+    llm = LanguageModelService(registry, dataplane.metrics.registry)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await dataplane.start(models)
+        await llm.start(models)
         jobs.start()
         gauges.start()
         grpc_server = None
@@ -100,6 +106,7 @@ def create_app(
             await asyncio.to_thread(authorizer.flush_last_used, True)
             if grpc_server is not None:
                 await grpc_server.stop(shutdown_grace_s)
+            await llm.stop()
             await dataplane.stop(shutdown_grace_s)
             await asyncio.to_thread(jobs.stop, shutdown_grace_s)
             await asyncio.to_thread(gauges.stop)
@@ -114,6 +121,7 @@ def create_app(
     app.include_router(rest_v1.router(dataplane, settings))
     app.include_router(monitor_api.router(registry, dataplane, settings))  # before control's {name:path}
     app.include_router(traffic_api.router(registry))  # before control's catch-all /models/{name:path}
+    app.include_router(openai_api.router(llm, registry, settings))
     app.include_router(control.router(registry, settings, jobs))
     app.include_router(jobs_api.router(jobs, settings))
     app.include_router(keys_api.router(keys, audit, authorizer))

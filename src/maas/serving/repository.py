@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from concurrent.futures import Executor
 
 from maas.errors import FailedPrecondition, MaasError, NotFound, Unavailable
+from maas.llm import is_language_model
 from maas.numbers import is_ascii_int
 from maas.registry import ModelVersion, Registry
 from maas.serving.inference import ModelIndexEntry
@@ -113,7 +114,10 @@ class ModelRepository:
             wanted: list[ModelVersion] = []
             for name in names:
                 try:
-                    wanted.append(await asyncio.to_thread(self.registry.get, name))
+                    found = await asyncio.to_thread(self.registry.get, name)
+                    if is_language_model(found.config):  # served by maas.llm's engines, not onnxruntime
+                        continue
+                    wanted.append(found)
                 except NotFound as exc:
                     self._default.pop(name, None)
                     if self._served is not None:
