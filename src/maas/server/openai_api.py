@@ -2,8 +2,8 @@
 and models over `LanguageModelService`; translation only. Streams are server-sent events (`data: {chunk}`,
 then `data: [DONE]`); a client that leaves mid-request has its sequences cancelled at once.
 
-Authorisation: these routes are inference (`SCOPE`); whatever key check guards `/v2/.../infer` applies here
-through the app's middleware (the auth area's `infer` scope should list `openai_api.PREFIXES`).
+Authorisation: these routes need the `infer` scope (the app's auth middleware); the model named in the body is
+checked against the key's models here.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from maas.llm.service import LanguageModelService, LoadedLanguageModel
 from maas.protocol import openai_schema as wire
 from maas.protocol.rest_codec import parse_json
 from maas.registry import Registry
+from maas.server.auth import check_model
 from maas.server.body import read_body
 from maas.server.errors import status_of
 from maas.types import ModelRef
@@ -140,6 +141,7 @@ class OpenAiRoutes:
     async def chat(self, request: Request) -> Response:
         try:
             req = wire.parse_chat(await self._read(request), self.llm.max_n)
+            check_model(request.scope, req.model)  # the key may be limited to some models
             loaded = await self._text_model(req.model)
             prompt = loaded.runtime.chat_prompt(list(req.messages))
             handles = self._submit(loaded, [prompt], req)
@@ -150,6 +152,7 @@ class OpenAiRoutes:
     async def completions(self, request: Request) -> Response:
         try:
             req = wire.parse_completion(await self._read(request), self.llm.max_n)
+            check_model(request.scope, req.model)  # the key may be limited to some models
             loaded = await self._text_model(req.model)
             prompts = [loaded.runtime.encode(p) for p in req.prompts]
             handles = self._submit(loaded, prompts, req)
@@ -235,6 +238,7 @@ class OpenAiRoutes:
     async def embeddings(self, request: Request) -> Response:
         try:
             req = wire.parse_embeddings(await self._read(request), self.llm.max_embedding_inputs)
+            check_model(request.scope, req.model)  # the key may be limited to some models
             loaded = await self.service.resolve(req.model)
             if loaded.kind != "embedding":
                 raise InvalidParameter(f"{loaded.version.ref} is not an embedding model", "model")
