@@ -48,7 +48,7 @@ class Need:
 _I = re.IGNORECASE
 _V2_MODEL = re.compile(r"/v2/models/([^/]+)(?:/.*)?", _I)
 _V1_MODEL = re.compile(r"/v1/models/([^/:]+)(?:/versions/[^/:]+)?:[a-z]+", _I)
-_OPENAI = re.compile(r"/v1/(?:chat/completions|completions|embeddings|models(?:/.*)?)", _I)
+_OPENAI = re.compile(r"(?:/openai)?/v1/(?:chat/completions|completions|embeddings|models(?:/.*)?)", _I)
 _REPO_MODEL = re.compile(r"/v2/repository/models/([^/]+)/(?:load|unload)", _I)
 _ADMIN_API = re.compile(r"/api/v1/(?:keys|audit|encryption)(?:/.*)?", _I)
 _API_MODEL = re.compile(r"/api/v1/models/([^/]+)(?:/.*)?", _I)
