@@ -114,7 +114,7 @@ def router(dataplane: DataPlane, settings: Settings) -> APIRouter:
         return json_response({})
 
     async def _small_json(request: Request) -> dict[str, Any]:
-        body = await read_body(request, 64 * 1024)
+        body = await read_body(request, 64 * 1024, setting="")
         if not body.strip():
             return {}
         doc = rest_codec.parse_json(body)

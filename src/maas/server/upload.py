@@ -58,7 +58,9 @@ async def receive_upload(request: Request, limit: int, tmpdir: Path) -> Upload:
         raise InvalidArgument("invalid multipart boundary")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"upload of {int(declared)} bytes exceeds the limit of {limit} bytes")
+        raise PayloadTooLarge(
+            f"upload of {int(declared)} bytes exceeds the limit of {limit} bytes set by MAAS_MAX_UPLOAD_BYTES"
+        )
 
     out = Upload()
     part: dict[str, object] = {}
@@ -136,7 +138,7 @@ async def receive_upload(request: Request, limit: int, tmpdir: Path) -> Upload:
         async for chunk in request.stream():
             counter[0] += len(chunk)
             if counter[0] > limit:
-                raise PayloadTooLarge(f"upload exceeds the limit of {limit} bytes")
+                raise PayloadTooLarge(f"upload exceeds the limit of {limit} bytes set by MAAS_MAX_UPLOAD_BYTES")
             try:
                 parser.write(chunk)
             except InvalidArgument:
