@@ -70,7 +70,7 @@ def test_binary_size_beyond_body(http):
 
 def test_over_the_limit_by_content_length(http):
     resp = http.post("/v2/models/linear/infer", content=b" " * (MAX_REQUEST_BYTES + 1))
-    assert_error(resp, 413, "exceeds the limit")
+    assert_error(resp, 413, "exceeds the limit of 1048576 bytes set by MAAS_MAX_REQUEST_BYTES")
 
 
 def test_over_the_limit_while_streaming(http):

@@ -42,6 +42,7 @@ class CliState:
     def __init__(self) -> None:
         self.overrides: dict[str, Any] = {}
         self._registry: Any = None
+        self.json_errors = False  # `--json` on the command line: errors as {"error": …} too
 
     def settings(self, **more: Any) -> Settings:
         return Settings(**{**self.overrides, **more})
@@ -84,8 +85,21 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    """One line on stderr (`error: …`, or `{"error": …}` under `--json`), then exit with `code`."""
+    if state.json_errors:
+        sys.stderr.write(json.dumps({"error": message}) + "\n")
+        sys.stderr.flush()
+    else:
+        err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def exit_codes_text() -> str:
+    """The exit-code table as `maas --help` and the README print it."""
+    names = {0: "success"} | {code: name.value.lower().replace("_", " ") for name, code in EXIT_CODES.items()}
+    names[1] = "internal error (or aborted)"
+    names[2] = "invalid argument or usage"
+    return ", ".join(f"{code} {names[code]}" for code in sorted(names))
 
 
 def print_json(obj: Any) -> None:

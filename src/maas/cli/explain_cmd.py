@@ -11,6 +11,7 @@ from rich.table import Table
 
 from maas.cli import common
 from maas.cli.common import console, fail, handle_errors, print_json, progress
+from maas.numbers import is_ascii_int
 
 
 def register(app: typer.Typer) -> None:
@@ -83,7 +84,7 @@ def _background(registry: Any, ref: str, data: str, rows: int, json_: bool) -> N
 def _target(value: str | None) -> int | str | None:
     if value is None:
         return None
-    return int(value) if value.lstrip("-").isdigit() else value
+    return int(value) if is_ascii_int(value.removeprefix("-")) else value
 
 
 def _number(value: str | None) -> float | None:

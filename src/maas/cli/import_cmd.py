@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from maas.cli.common import console, handle_errors, print_json, progress, state
+from maas.errors import InvalidArgument
 
 FORMAT_HELP = (
     "auto|onnx|keras|torch|torchscript|sklearn|skops; tflite|savedmodel need the tensorflow extra. "
@@ -53,7 +54,10 @@ def import_model(
     if sample_input is not None:
         import numpy as np
 
-        sample = np.load(sample_input, allow_pickle=False)
+        try:
+            sample = np.load(sample_input, allow_pickle=False)
+        except (OSError, ValueError, EOFError):  # numpy's message would suggest allow_pickle
+            raise InvalidArgument(f"--sample-input {sample_input.name}: not a readable .npy file") from None
     tags = dict(parse_tag(t) for t in tag or [])
     with progress(f"importing {path.name}"):
         version = import_file(

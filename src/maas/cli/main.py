@@ -10,12 +10,14 @@ import typer
 from rich.table import Table
 
 from maas import __version__
-from maas.cli.common import console, handle_errors, print_json, set_home, state
+from maas.cli.common import console, exit_codes_text, handle_errors, print_json, set_home, state
 from maas.cli.encryption_cmd import encryption_app
+from maas.cli.usage import OneLineErrorsGroup
 
 app = typer.Typer(
     name="maas", help="maas: register, convert, optimize and serve models.", no_args_is_help=True,
-    pretty_exceptions_enable=False, add_completion=False,
+    pretty_exceptions_enable=False, add_completion=False, cls=OneLineErrorsGroup,
+    epilog=f"Exit codes: {exit_codes_text()}.",
 )
 models_app = typer.Typer(help="Models in the registry.", no_args_is_help=True)
 versions_app = typer.Typer(help="Versions of a model.", no_args_is_help=True)
@@ -38,7 +40,8 @@ def _version_cb(value: bool) -> None:
 def root(
     home: Annotated[Path | None, typer.Option(help="Registry home (env MAAS_HOME, default ~/.maas).")] = None,
     database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL (env MAAS_DATABASE_URL).")] = None,
-    version: Annotated[bool, typer.Option("--version", callback=_version_cb, is_eager=True)] = False,
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version_cb, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
     set_home(home, database_url)
 
@@ -138,7 +141,8 @@ def versions_archive(ref: str, json_: JsonFlag = False) -> None:
 
 
 # --- aliases and tags ------------------------------------------------------------------------------------
-@alias_app.command("set")
+# A version such as -1 would otherwise be read as an unknown option; set_alias then refuses it by name.
+@alias_app.command("set", context_settings={"ignore_unknown_options": True})
 @handle_errors
 def alias_set(name: str, alias: str, version: str, json_: JsonFlag = False) -> None:
     """Point ALIAS of model NAME at VERSION (creating or moving it)."""

@@ -183,8 +183,9 @@ def _npz(path: Path) -> Dataset:
             y = f.get("y")
     except InvalidArgument:
         raise
-    except (OSError, ValueError, EOFError) as exc:
-        raise InvalidArgument(f"dataset {path}: not a readable .npz file ({exc})") from None
+    except (OSError, ValueError, EOFError):
+        # numpy's own message speaks of pickled data and allow_pickle: misleading, and a hint toward unsafe loading
+        raise InvalidArgument(f"dataset {path.name}: not a readable .npz file (a zip of .npy arrays)") from None
     if x.ndim == 0 or not np.issubdtype(x.dtype, np.number):
         raise InvalidArgument(f"dataset {path}: 'x' must be a numeric array of one row per sample")
     if y is not None and y.ndim == 2 and y.shape[1] == 1:
@@ -198,8 +199,8 @@ def _npy(path: Path) -> Dataset:
     """Inputs only (no labels): enough for calibration data or for running a model."""
     try:
         x = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise InvalidArgument(f"dataset {path}: not a readable .npy file ({exc})") from None
+    except (OSError, ValueError, EOFError):
+        raise InvalidArgument(f"dataset {path.name}: not a readable .npy file of numeric data") from None
     if x.ndim == 0 or not np.issubdtype(x.dtype, np.number):
         raise InvalidArgument(f"dataset {path}: the array must be numeric with one row per sample")
     return make_dataset(x, None, str(path))

@@ -18,6 +18,7 @@ import numpy as np
 
 from maas import processing
 from maas.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument
+from maas.numbers import is_ascii_int
 from maas.registry import ModelVersion, Registry
 from maas.serving.loaded import onnxruntime_factory
 from maas.serving.runtime import Runtime
@@ -167,7 +168,7 @@ class Subject:
         """A class index from a request's `target` (an index or one of the version's labels); None: argmax."""
         if target is None:
             return None
-        if isinstance(target, str) and not target.lstrip("-").isdigit():
+        if isinstance(target, str) and not is_ascii_int(target.removeprefix("-")):
             if target not in self.labels:
                 raise InvalidArgument(f"target {target!r} is not one of the model's labels {list(self.labels)[:20]}")
             index = self.labels.index(target)

@@ -43,7 +43,7 @@ def _gunzipped_size(path: Path, limit: int) -> int:
             while chunk := f.read(_CHUNK):
                 total += len(chunk)
                 if total > limit:
-                    raise PayloadTooLarge(f"{path.name} expands past the {limit}-byte limit")
+                    raise PayloadTooLarge(f"{path.name} expands past {safety.limit_text(limit)}")
     except (OSError, EOFError, zlib.error) as exc:
         raise InvalidArgument(f"{path.name} is not a valid gzip file ({exc})") from None
     compressed = max(path.stat().st_size, 1)
@@ -71,7 +71,7 @@ def _members(path: Path, limit: int) -> list[tarfile.TarInfo]:
             )
         total += m.size
     if total > limit:
-        raise PayloadTooLarge(f"{path.name} expands to {total} bytes, over the {limit}-byte limit")
+        raise PayloadTooLarge(f"{path.name} expands to {total} bytes, over {safety.limit_text(limit)}")
     safety.check_tree(((m.name, m.isdir()) for m in members), path.name)
     return members
 

@@ -102,7 +102,7 @@ def check_h5(f: Any, filename: str, limit: int) -> None:
     if problems:
         raise InvalidArgument(f"refusing {filename}: {problems[0]}")
     if total > limit:
-        raise PayloadTooLarge(f"{filename} declares {total} bytes of weights, over the {limit}-byte limit")
+        raise PayloadTooLarge(f"{filename} declares {total} bytes of weights, over {safety.limit_text(limit)}")
 
 
 def _lambda_layers(config: Any) -> list[str]:
@@ -165,4 +165,13 @@ def convert(model: Any, work: Path, source_file: Path | None = None) -> Converte
         results = result if isinstance(result, list | tuple) else [result]
         return [np.asarray(r.detach().cpu().numpy() if hasattr(r, "detach") else r) for r in results]
 
-    return Converted(onnx_path=out, source_format="keras", reference=reference, source_file=source_file)
+    return Converted(onnx_path=out, source_format="keras", reference=reference, source_file=source_file,
+                     output_names=_output_layer_names(model))
+
+
+def _output_layer_names(model: Any) -> list[str] | None:
+    """The names of the layers that produce the outputs (`dense`, `probs`…), the ONNX export's being generated."""
+    try:
+        return [str(t._keras_history.operation.name) for t in model.outputs]
+    except (AttributeError, TypeError):
+        return None

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from maas.errors import InvalidArgument, MaasError
-from maas.formats import onnx_file, parity, signature
+from maas.formats import onnx_file, output_names, parity, signature
 from maas.formats.options import ImportOptions
 from maas.registry import MODEL_ROLE, ModelVersion, Registry
 
@@ -44,6 +44,7 @@ class Converted:
     rtol: float = parity.RTOL
     extra_config: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # what the importer changed or could not, kept in parity
+    output_names: list[str] | None = None  # the source model's own output names, when it has them
 
 
 @contextmanager
@@ -73,7 +74,7 @@ def _source_role(path: Path) -> str:
 
 def verify_and_publish(registry: Registry, conv: Converted, opts: ImportOptions, work: Path) -> ModelVersion:
     """Check the converted model, compare it with the original, then publish (the only registry write)."""
-    src_model = onnx_file.load(conv.onnx_path)
+    src_model = output_names.rename_outputs(onnx_file.load(conv.onnx_path), conv.output_names)
     final_path = work / "final" / MODEL_ROLE
     final_path.parent.mkdir(exist_ok=True)
     model = onnx_file.finalize(src_model, final_path)

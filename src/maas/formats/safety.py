@@ -26,12 +26,17 @@ def refuse_code_loading(path: Path, what: str, trust: bool) -> None:
         )
 
 
+def limit_text(limit: int) -> str:
+    """How a size refusal names its limit: the number and the setting that raises it."""
+    return f"the limit of {limit} bytes set by MAAS_MAX_UPLOAD_BYTES"
+
+
 def check_size(path: Path, limit: int) -> int:
     """Total bytes of a file or directory, refused past `limit` (the server's upload limit)."""
     files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
     total = sum(p.stat().st_size for p in files)
     if total > limit:
-        raise PayloadTooLarge(f"{path.name} is {total} bytes, over the {limit}-byte limit")
+        raise PayloadTooLarge(f"{path.name} is {total} bytes, over {limit_text(limit)}")
     return total
 
 
@@ -111,7 +116,7 @@ def check_zip(path: Path, limit: int) -> list[zipfile.ZipInfo]:
                 "(a decompression bomb?)"
             )
     if total > limit:
-        raise PayloadTooLarge(f"{path.name} expands to {total} bytes, over the {limit}-byte limit")
+        raise PayloadTooLarge(f"{path.name} expands to {total} bytes, over {limit_text(limit)}")
     check_tree(((i.filename, i.is_dir()) for i in infos), path.name)
     return infos
 

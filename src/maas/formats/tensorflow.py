@@ -106,7 +106,7 @@ def convert_tflite(path: Path, work: Path, limit: int) -> Converted:
     converter = tf_runtime.tf2onnx("TFLite import")
     data = path.read_bytes()
     if len(data) > limit:
-        raise PayloadTooLarge(f"{path.name} is {len(data)} bytes, over the {limit}-byte limit")
+        raise PayloadTooLarge(f"{path.name} is {len(data)} bytes, over {safety.limit_text(limit)}")
     if data[4:8] != TFLITE_MAGIC:
         raise InvalidArgument(f"{path.name} is not a TFLite model (no TFL3 identifier; truncated or corrupt?)")
     specs = tf_runtime.input_specs(data)

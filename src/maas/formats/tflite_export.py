@@ -47,8 +47,9 @@ def export(registry: Registry, ref: str, out_path: Path) -> Path:
     role = next((r for r in KERAS_ROLES if r in roles), None)
     if role is None:
         raise FailedPrecondition(
-            f"{version.ref} has no Keras source to convert (imported from {version.source_format!r}); "
-            "TFLite export needs a version imported from a .keras or .h5 file"
+            f"{version.ref} keeps no .keras or .h5 source file to convert (source format "
+            f"{version.source_format!r}; versions made by optimize or from a live model keep none); TFLite "
+            "export needs a version imported from a .keras or .h5 file"
         )
     if version.signature is None:
         raise FailedPrecondition(f"{version.ref} has no signature to draw sample inputs from")

@@ -24,6 +24,7 @@ def decode_predict(
     if not isinstance(doc, dict) or ("instances" in doc) == ("inputs" in doc):
         raise InvalidArgument("request body must be an object with exactly one of 'instances' or 'inputs'")
     specs = {t.name: t for t in metadata.inputs}
+    encoded = {t.name: t for t in metadata.encoded_inputs}
     single = next(iter(specs)) if len(specs) == 1 else None
     columns: dict[str, Any]
     if "instances" in doc:
@@ -49,13 +50,21 @@ def decode_predict(
         spec = specs.get(name)
         if spec is None:
             raise InvalidArgument(f"unknown input {name!r}; expected one of {sorted(specs)}")
-        dtype = raw_tensor.check_datatype(spec.datatype, name)
         data = value if isinstance(value, list) else [value]
         shape = _nested_shape(value)
+        if name in encoded and isinstance(_first_leaf(data), str):
+            spec = encoded[name]  # an image model given the encoded image instead of its tensor
+        dtype = raw_tensor.check_datatype(spec.datatype, name)
         arr = rest_codec.decode_json_data(data, spec.datatype, dtype, shape, name)
         tensors.append(InferTensor(name, spec.datatype, shape, arr))
     req = InferenceRequest(metadata.name, version, tensors, protocol="rest")
     return req, "instances" in doc
+
+
+def _first_leaf(value: Any) -> Any:
+    while isinstance(value, list) and value:
+        value = value[0]
+    return value
 
 
 def _nested_shape(value: Any) -> tuple[int, ...]:

@@ -16,14 +16,18 @@ class ClientGone(Exception):
     """The client disconnected before its body arrived; nothing is sent back."""
 
 
-async def read_asgi_body(receive: Receive, content_length: bytes | None, limit: int) -> bytes:
-    """The whole body, or PayloadTooLarge (413) as soon as it is known to exceed `limit` bytes."""
+async def read_asgi_body(
+    receive: Receive, content_length: bytes | None, limit: int, setting: str = "MAAS_MAX_REQUEST_BYTES"
+) -> bytes:
+    """The whole body, or PayloadTooLarge (413) as soon as it is known to exceed `limit` bytes; the message
+    names the `setting` that raises the limit (empty for a fixed one)."""
+    set_by = f" set by {setting}" if setting else ""
     if content_length is not None:
         if not is_ascii_int(content_length):
             raise InvalidArgument("Content-Length must be a non-negative integer")
         if int(content_length) > limit:
             raise PayloadTooLarge(
-                f"request body of {content_length.decode()} bytes exceeds the limit of {limit} bytes"
+                f"request body of {content_length.decode()} bytes exceeds the limit of {limit} bytes{set_by}"
             )
     chunks: list[bytes] = []
     size = 0
@@ -35,13 +39,14 @@ async def read_asgi_body(receive: Receive, content_length: bytes | None, limit: 
         if chunk:
             size += len(chunk)
             if size > limit:
-                raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
+                raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes{set_by}")
             chunks.append(chunk)
         if not message.get("more_body", False):
             break
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int, setting: str = "MAAS_MAX_REQUEST_BYTES") -> bytes:
     declared = request.headers.get("content-length")
-    return await read_asgi_body(request.receive, declared.encode() if declared is not None else None, limit)
+    content_length = declared.encode() if declared is not None else None
+    return await read_asgi_body(request.receive, content_length, limit, setting)

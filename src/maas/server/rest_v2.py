@@ -15,7 +15,8 @@ from maas.config import Settings
 from maas.errors import InvalidArgument, NotFound, Unavailable
 from maas.protocol import rest_codec
 from maas.server.body import read_body
-from maas.serving.inference import DataPlane, InferenceRequest, InferenceResponse
+from maas.serving.inference import DataPlane, InferenceRequest, InferenceResponse, ModelMetadata
+from maas.types import TensorSpec
 
 # Bodies at least this large are decoded off the event loop; below it the thread hop costs more than it saves.
 OFFLOAD_BYTES = 256 * 1024
@@ -53,7 +54,7 @@ def router(dataplane: DataPlane, settings: Settings) -> APIRouter:
                 "name": md.name,
                 "versions": list(md.versions),
                 "platform": md.platform,
-                "inputs": [t.to_dict() for t in md.inputs],
+                "inputs": [_input_doc(t, md) for t in md.inputs],
                 "outputs": [t.to_dict() for t in md.outputs],
             }
         )
@@ -116,7 +117,7 @@ def router(dataplane: DataPlane, settings: Settings) -> APIRouter:
         return json_response({})
 
     async def _small_json(request: Request) -> dict[str, Any]:
-        body = await read_body(request, 64 * 1024)
+        body = await read_body(request, 64 * 1024, setting="")
         if not body.strip():
             return {}
         doc = rest_codec.parse_json(body)
@@ -125,6 +126,16 @@ def router(dataplane: DataPlane, settings: Settings) -> APIRouter:
         return doc
 
     return r
+
+
+def _input_doc(spec: TensorSpec, md: ModelMetadata) -> dict[str, Any]:
+    doc = spec.to_dict()
+    encoded = next((e for e in md.encoded_inputs if e.name == spec.name), None)
+    if encoded is not None:
+        doc["parameters"] = {
+            "encoded_image": {"datatype": encoded.datatype, "shape": list(encoded.shape), "formats": ["png", "jpeg"]}
+        }
+    return doc
 
 
 def _refuse_overrides(doc: dict[str, Any]) -> None:

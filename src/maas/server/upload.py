@@ -59,7 +59,9 @@ async def receive_upload(request: Request, limit: int, tmpdir: Path) -> Upload:
         raise InvalidArgument("invalid multipart boundary")
     declared = request.headers.get("content-length")
     if declared is not None and is_ascii_int(declared) and int(declared) > limit:
-        raise PayloadTooLarge(f"upload of {int(declared)} bytes exceeds the limit of {limit} bytes")
+        raise PayloadTooLarge(
+            f"upload of {int(declared)} bytes exceeds the limit of {limit} bytes set by MAAS_MAX_UPLOAD_BYTES"
+        )
 
     out = Upload()
     part: dict[str, object] = {}
@@ -137,7 +139,7 @@ async def receive_upload(request: Request, limit: int, tmpdir: Path) -> Upload:
         async for chunk in request.stream():
             counter[0] += len(chunk)
             if counter[0] > limit:
-                raise PayloadTooLarge(f"upload exceeds the limit of {limit} bytes")
+                raise PayloadTooLarge(f"upload exceeds the limit of {limit} bytes set by MAAS_MAX_UPLOAD_BYTES")
             try:
                 parser.write(chunk)
             except InvalidArgument:

@@ -34,7 +34,7 @@ from maas.serving.options import ServingOptions
 from maas.serving.repository import ModelRepository
 from maas.serving.traffic_plane import TrafficPlane
 from maas.serving.validation import check_model_inputs, requested_outputs, validate_inputs
-from maas.types import ModelRef, check_name, v2_datatype
+from maas.types import ModelRef, TensorSpec, check_name, v2_datatype
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 MAX_TIMEOUT_S = 24 * 3600.0
 
 PLATFORM = "onnxruntime_onnx"
+# Model-config parameter naming the inputs that also take an encoded image (PNG or JPEG) as BYTES [-1].
+ENCODED_IMAGE_PARAMETER = "encoded_image_inputs"
 # Only what this core (plus the transports' codecs, for binary_tensor_data) actually implements.
 EXTENSIONS = (
     "binary_tensor_data",
@@ -144,8 +146,9 @@ class ServingDataPlane:
             name=name,
             versions=tuple(str(v.version) for v in versions if v.state == State.READY),
             platform=PLATFORM,
-            inputs=loaded.parts.inputs,
+            inputs=loaded.parts.model_inputs,
             outputs=loaded.parts.outputs,
+            encoded_inputs=_encoded_inputs(loaded),
         )
 
     async def model_config(self, name: str, version: str | None = None) -> dict[str, Any]:
@@ -169,7 +172,7 @@ class ServingDataPlane:
                     "format": "FORMAT_NONE",
                     "dims": dims(s.shape),
                 }
-                for s in parts.inputs
+                for s in parts.model_inputs
             ],
             "output": [
                 {"name": s.name, "data_type": _config_type(s.datatype), "dims": dims(s.shape)}
@@ -177,6 +180,13 @@ class ServingDataPlane:
             ],
             "instance_group": [{"name": name, "count": policy.instances, "kind": "KIND_CPU"}],
         }
+        encoded = _encoded_inputs(loaded)
+        if encoded:
+            # Triton's config has no field for a second input form; a parameter tells a client it may send
+            # the encoded image instead of the tensor.
+            config["parameters"] = {
+                ENCODED_IMAGE_PARAMETER: {"string_value": ",".join(s.name for s in encoded)}
+            }
         if policy.max_batch_size > 0:
             config["dynamic_batching"] = {
                 "preferred_batch_size": list(policy.preferred_batch_sizes),
@@ -355,6 +365,11 @@ def _note_trace(loaded: LoadedVersion, finished: float) -> None:
     if pending is not None:
         trace.enqueued, trace.dispatched, trace.batch_done = pending.enqueued, pending.dispatched, pending.done
         trace.compute_s, trace.batch_rows, trace.rows = pending.compute_s, pending.batch_rows, pending.rows
+
+
+def _encoded_inputs(loaded: LoadedVersion) -> tuple[TensorSpec, ...]:
+    parts = loaded.parts
+    return parts.inputs if parts.preprocess and parts.preprocess.decodes else ()
 
 
 def _config_type(datatype: str) -> str:

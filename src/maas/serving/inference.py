@@ -71,6 +71,9 @@ class ModelMetadata:
     platform: str
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
+    # The other form an input may take, by input name: an image model takes its tensor (in `inputs`) or the
+    # encoded image as BYTES [-1], decoded and resized by the server.
+    encoded_inputs: tuple[TensorSpec, ...] = ()
 
 
 @dataclass(frozen=True)

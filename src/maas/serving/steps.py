@@ -73,15 +73,15 @@ class Preprocessor:
             raise InvalidArgument("decode_image expects PNG or JPEG bytes in a BYTES tensor")
         try:
             image = Image.open(io.BytesIO(item), formats=_IMAGE_FORMATS)
-        except Exception as exc:  # Pillow raises several types for unreadable data
-            raise InvalidArgument(f"cannot decode the image: {exc}") from None
+        except Exception:  # Pillow raises several types for unreadable data; its messages show reprs
+            raise InvalidArgument("cannot decode the image: not a readable PNG or JPEG") from None
         width, height = image.size
         if width * height > self.max_pixels:  # checked from the header, before any pixel is decoded
             raise InvalidArgument(f"image of {width}x{height} pixels exceeds the limit of {self.max_pixels}")
         try:
             return image.convert(mode)
-        except Exception as exc:
-            raise InvalidArgument(f"cannot decode the image: {exc}") from None
+        except Exception:
+            raise InvalidArgument("cannot decode the image: its pixel data is damaged or truncated") from None
 
 
 def _resize(image: Any, size: Sequence[int]) -> Any:

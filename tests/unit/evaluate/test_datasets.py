@@ -90,6 +90,10 @@ def test_garbage_npz_and_missing_files(tmp_path: Path) -> None:
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(InvalidArgument, match="not a readable .npz"):
         load_dataset(str(tmp_path / "bad.npz"))
+    (tmp_path / "text.npz").write_text("x,y\n1,2\n")  # numpy would speak of pickled data and allow_pickle
+    with pytest.raises(InvalidArgument, match="not a readable .npz") as caught:
+        load_dataset(str(tmp_path / "text.npz"))
+    assert "pickle" not in str(caught.value)
     with pytest.raises(InvalidArgument, match="does not exist"):
         load_dataset(str(tmp_path / "nope.csv"))
     (tmp_path / "d.parquet").write_bytes(b"")

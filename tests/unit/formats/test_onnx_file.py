@@ -103,7 +103,7 @@ def test_oversize_file_is_refused(tmp_path):
 
     onnx.save(_linear(), tmp_path / "m.onnx")
     with Registry.open(tmp_path / "home", max_upload_bytes=10) as reg:
-        with pytest.raises(PayloadTooLarge, match="over the 10-byte limit"):
+        with pytest.raises(PayloadTooLarge, match="over the limit of 10 bytes set by MAAS_MAX_UPLOAD_BYTES"):
             formats.import_file(reg, tmp_path / "m.onnx", name="big")
         assert_empty(reg)
 

@@ -141,6 +141,6 @@ def test_saved_model_in_a_tar_gz(registry, tmp_path, saved_model, mlp, digits):
 
 def test_tflite_export_without_a_keras_source_is_a_failed_precondition(registry, saved_model, tmp_path):
     formats.import_file(registry, saved_model, name="mlp")
-    with pytest.raises(FailedPrecondition, match="no Keras source"):
+    with pytest.raises(FailedPrecondition, match="keeps no .keras or .h5 source file"):
         formats.export(registry, "mlp", "tflite", tmp_path / "x.tflite")
     assert not (tmp_path / "x.tflite").exists()

@@ -132,7 +132,8 @@ def test_png_bytes_come_back_as_top_classes_with_labels(serving_registry: Regist
 
     async def body(plane: ServingDataPlane) -> None:
         meta = await plane.model_metadata("digits")
-        assert [(s.name, s.datatype, s.shape) for s in meta.inputs] == [("x", "BYTES", (-1,))]
+        assert [(s.name, s.datatype, s.shape) for s in meta.inputs] == [("x", "FP32", (-1, 1, 8, 8))]
+        assert [(s.name, s.datatype, s.shape) for s in meta.encoded_inputs] == [("x", "BYTES", (-1,))]
         response = await plane.infer(
             InferenceRequest(
                 "digits",

@@ -33,6 +33,15 @@ def test_decode_resize_crop_normalize_and_layout_produce_nchw_floats() -> None:
     np.testing.assert_allclose(out[1], -1.0, atol=1e-6)
 
 
+def test_an_unreadable_image_is_refused_without_a_python_repr() -> None:
+    pre = Preprocessor([{"op": "decode_image", "mode": "L"}], max_pixels=10_000)
+    truncated = models.png(128)[:40]
+    for junk in (b"not an image", truncated):
+        with pytest.raises(InvalidArgument, match="cannot decode the image") as caught:
+            pre(np.array([junk], dtype=object))
+        assert "<" not in caught.value.message and "0x" not in caught.value.message
+
+
 def test_layout_nhw_and_cast_on_numeric_input() -> None:
     pre = Preprocessor([{"op": "layout", "to": "NHW"}, {"op": "cast", "datatype": "FP32"}], max_pixels=1)
     out = pre(np.ones((2, 3, 3, 1), dtype=np.uint8))
