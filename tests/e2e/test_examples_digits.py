@@ -48,3 +48,19 @@ def test_digits_walkthrough(tmp_path: Path) -> None:
         labels = next(o for o in r["outputs"] if o["name"] == "labels")
         assert labels["data"][0] == expected
     assert f"http tensor: ['{expected}'" in out and f"grpc png:    ['{expected}'" in out
+    assert_only_ignored_files_added(work)
+
+
+def assert_only_ignored_files_added(work: Path) -> None:
+    """What the walk-through wrote is all in the example's .gitignore, so a clone stays clean."""
+    added = sorted(str(p.relative_to(work)) for p in work.rglob("*")
+                   if p.is_file() and not (EXAMPLE / p.relative_to(work)).exists())
+    assert added
+    ignored = subprocess.run(["git", "-C", str(EXAMPLE), "check-ignore", "--no-index", "--", *added],
+                             capture_output=True, text=True).stdout.split()
+    assert sorted(ignored) == added
+
+
+def test_the_example_readme_says_which_ports_the_clients_use() -> None:
+    text = (EXAMPLE / "README.md").read_text()
+    assert "MAAS_HTTP_PORT" in text and "MAAS_GRPC_PORT" in text
