@@ -11,6 +11,7 @@ from rich.table import Table
 
 from maas import __version__
 from maas.cli.common import console, exit_codes_text, handle_errors, print_json, set_home, state
+from maas.cli.quiet import quiet_third_parties
 from maas.cli.usage import OneLineErrorsGroup
 
 app = typer.Typer(
@@ -41,6 +42,7 @@ def root(
     version: Annotated[bool, typer.Option(
         "--version", callback=_version_cb, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
+    quiet_third_parties()
     set_home(home, database_url)
 
 
@@ -236,7 +238,7 @@ def demo(
     epochs: Annotated[int, typer.Option(min=1, max=100, help="Training epochs of the demo CNN.")] = 8,
     json_: JsonFlag = False,
 ) -> None:
-    """Register the `digits` demo (Keras CNN on scikit-learn's digits, fp32 + int8) if the registry is empty."""
+    """Register the `digits` demo (Keras CNN on scikit-learn's digits, fp32 + int8) unless `digits` exists."""
     from maas import demo as seed_demo
 
     reg = state.registry()
@@ -245,7 +247,7 @@ def demo(
     if json_:
         return print_json([v.to_dict() for v in made])
     if not made:
-        console.print("the registry already has models; demo not added")
+        console.print("the registry already has the digits demo; nothing added")
 
 
 def _register_command_modules() -> None:

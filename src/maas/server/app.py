@@ -1,5 +1,6 @@
 """The composition root of the HTTP side: one FastAPI app with the control API, KServe v2 and v1 routes,
-/metrics, and a lifespan that starts and stops the data plane and the gRPC server with it."""
+/metrics, and a lifespan that starts and stops the data plane and the gRPC server with it, behind the edge
+(edge.py) that every request passes: request ids, limits, auth, access log, and the fast infer route."""
 
 from __future__ import annotations
 
@@ -12,50 +13,25 @@ from typing import Any
 from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
-from starlette.types import Message, Receive, Scope, Send
 
 from maas import __version__
 from maas.config import Settings
 from maas.jobs import JobRunner, JobStore
 from maas.jobs.handlers import handlers as job_handlers
 from maas.registry import Registry
-from maas.server import control, errors, jobs_api, rest_v1, rest_v2
-from maas.server.access import request_id
-from maas.server.auth import ApiKeyMiddleware
+from maas.server import control, docs, errors, jobs_api, rest_v1, rest_v2
+from maas.server.edge import Edge, build_edge
 from maas.server.infer_route import InferEndpoint
 
 log = logging.getLogger(__name__)
 
 
-class MaasApp(FastAPI):
-    """FastAPI, except that v2 infer requests go straight to `InferEndpoint` (see infer_route.py), and every
-    other HTTP response carries an `X-Request-ID` (the client's, else a generated one)."""
-
-    infer_endpoint: InferEndpoint | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        endpoint = self.infer_endpoint
-        if endpoint is not None and scope["type"] == "http":
-            match = endpoint.match(scope)
-            if match is not None:
-                return await endpoint(scope, receive, send, match)
-        if scope["type"] != "http":
-            return await super().__call__(scope, receive, send)
-        rid = request_id(scope["headers"]).encode()
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", rid)]}
-            await send(message)
-
-        await super().__call__(scope, receive, send_with_id)
-
-
 def create_app(
     settings: Settings, registry: Registry, dataplane: Any, *, models: list[str] | None = None,
     grpc: bool = True, shutdown_grace_s: float = 10.0,
-) -> FastAPI:
-    """`dataplane` is a started-on-lifespan `ServingDataPlane`; gRPC is served beside HTTP when `grpc`."""
+) -> Edge:
+    """`dataplane` is a started-on-lifespan `ServingDataPlane`; gRPC is served beside HTTP when `grpc`. The
+    FastAPI app is the edge's innermost layer (`edge.app…`)."""
     jobs = JobRunner(JobStore(registry.store), job_handlers(registry), max_concurrent=settings.max_jobs,
                      created_by=settings.user)
 
@@ -78,11 +54,13 @@ def create_app(
             await dataplane.stop(shutdown_grace_s)
             await asyncio.to_thread(jobs.stop, shutdown_grace_s)
 
-    app = MaasApp(
+    app = FastAPI(
         title="maas", version=__version__, lifespan=lifespan,
         description="Model registry control API and KServe v2 / Triton-compatible inference.",
+        docs_url=None, redoc_url=None,  # docs.install serves /docs from local assets
     )
     errors.install(app)
+    docs.install(app)
     app.include_router(rest_v2.router(dataplane, settings))
     app.include_router(rest_v1.router(dataplane, settings))
     app.include_router(control.router(registry, settings, jobs))
@@ -92,7 +70,6 @@ def create_app(
     def metrics() -> Response:
         return Response(generate_latest(dataplane.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    app.infer_endpoint = InferEndpoint(dataplane, settings.max_request_bytes, settings.api_key)
-    if settings.api_key:
-        app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
-    return app
+    infer = InferEndpoint(dataplane, settings.max_request_bytes)
+    return build_edge(app, infer, api_key=settings.api_key, max_request_bytes=settings.max_request_bytes,
+                      max_upload_bytes=settings.max_upload_bytes)

@@ -63,7 +63,11 @@ class InferenceServicer:
     async def ModelInfer(self, req: pb.ModelInferRequest, request_id: str = "") -> pb.ModelInferResponse:
         request = grpc_codec.decode_request(req)
         request.request_id = request_id or request.request_id
-        response = await self.dp.infer(request)
+        try:
+            response = await self.dp.infer(request)
+        finally:
+            if request.served_version:  # the access line of a failed request names the version it reached
+                req.model_version = request.served_version
         return grpc_codec.encode_response(response, request)
 
     async def ModelConfig(self, req: pb.ModelConfigRequest) -> pb.ModelConfigResponse:

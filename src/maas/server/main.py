@@ -6,7 +6,9 @@ import ipaddress
 import logging
 import signal
 import socket
+from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
@@ -42,6 +44,13 @@ class _Server(uvicorn.Server):
     """uvicorn re-raises a caught SIGTERM after draining, which makes the exit status -15; a service manager
     asking for a stop should see a clean exit 0 once in-flight work is done."""
 
+    announce: Callable[[uvicorn.Server], None] | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and not self.should_exit and self.announce is not None:
+            self.announce(self)
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
         if sig == signal.SIGTERM and sig in self._captured_signals:
@@ -68,7 +77,23 @@ def build_server(
         http="httptools" if _installed("httptools") else "h11",
         proxy_headers=False,  # nothing reads the client address; skips a middleware on every request
     )
-    return _Server(config)
+    server = _Server(config)
+    server.announce = lambda srv: log.info("%s", ready_line(settings, srv, app, dataplane))
+    return server
+
+
+def ready_line(settings: Settings, server: uvicorn.Server, app: Any, dataplane: Any) -> str:
+    """One line once both listeners are up: where to reach REST, gRPC and the docs, and what is served."""
+    host = settings.host if settings.host not in ("0.0.0.0", "::") else "127.0.0.1"
+    http_port = server.servers[0].sockets[0].getsockname()[1] if server.servers else settings.http_port
+    base = f"http://{host}:{http_port}"
+    while not hasattr(app, "state") and hasattr(app, "app"):  # the FastAPI app inside the edge's layers
+        app = app.app
+    grpc_port = getattr(getattr(app, "state", None), "grpc_port", None)
+    served = sorted(f"{v.name}:{v.number}" for v in dataplane.repository.all_loaded())
+    grpc = f"gRPC {host}:{grpc_port}, " if grpc_port else ""
+    return (f"maas ready: REST {base}, {grpc}docs {base}/docs; serving "
+            f"{', '.join(served) if served else 'no models yet'} from {settings.home}")
 
 
 def _installed(module: str) -> bool:
@@ -83,7 +108,7 @@ def run(settings: Settings, models: list[str] | None = None, overrides: list[str
     fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
     logging.basicConfig(level=logging.INFO, format=fmt)
     buffer_access_log(fmt)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines on every start say nothing new
     server = build_server(settings, models, overrides)
-    log.info("maas serving %s on http://%s:%s (gRPC :%s)", settings.home, settings.host,
-             settings.http_port, settings.grpc_port)
+    log.info("maas starting: loading models from %s", settings.home)
     server.run()

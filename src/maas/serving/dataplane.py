@@ -201,6 +201,7 @@ class ServingDataPlane:
             self._check_accepting()
             loaded = await self._resolve(request.model_name, request.model_version)
             model, version = loaded.name, str(loaded.number)
+            request.served_version = version
             return await self._infer(loaded, request, started)
         except MaasError as exc:
             outcome = exc.code.value.lower()

@@ -43,6 +43,7 @@ class InferenceRequest:
     timeout_s: float | None = None
     protocol: str = "unknown"  # the transport that received it ("rest", "grpc"…), a metrics label
     request_id: str | None = None  # the transport's correlation id (X-Request-ID), for logs
+    served_version: str = ""  # set by the data plane once resolved, so a failed request is logged with it
 
 
 @dataclass
