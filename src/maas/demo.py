@@ -42,7 +42,9 @@ def digits_28(seed: int = 0, test_size: float = 0.25) -> tuple[np.ndarray, np.nd
     return x_train, x_test, y_train, y_test
 
 
-def train_seed_cnn(x: np.ndarray, y: np.ndarray, *, epochs: int = 8, seed: int = 0) -> Any:
+def train_seed_cnn(
+    x: np.ndarray, y: np.ndarray, *, epochs: int = 8, seed: int = 0, say: Callable[[str], None] = lambda _m: None
+) -> Any:
     """The tutorial's model, exactly as written there (Keras 3 on the torch backend, no TensorFlow)."""
     os.environ.setdefault("KERAS_BACKEND", "torch")
     import keras
@@ -57,21 +59,26 @@ def train_seed_cnn(x: np.ndarray, y: np.ndarray, *, epochs: int = 8, seed: int =
         Dense(10, activation="softmax"),
     ])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x, y, epochs=epochs, batch_size=32, verbose=0)
+    def report(epoch: int, logs: dict[str, float] | None) -> None:
+        say(f"  epoch {epoch + 1}/{epochs}: accuracy {(logs or {}).get('accuracy', 0.0):.3f}")
+
+    model.fit(x, y, epochs=epochs, batch_size=32, verbose=0,
+              callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=report)])
     return model
 
 
 def seed(registry: Registry, *, epochs: int = 8, say: Callable[[str], None] = lambda _m: None) -> list[ModelVersion]:
-    """Register the demo when the registry is empty; returns the versions made (none if it was not empty)."""
+    """Register the demo unless the registry already has a `digits` model, whatever else it holds; returns the
+    versions made (none when it was there)."""
     from maas import formats
     from maas.evaluate import evaluate
     from maas.optimize import optimize
 
-    if registry.list_models():
+    if any(m.name == NAME for m in registry.list_models()):
         return []
-    say("training the demo CNN on scikit-learn's digits…")
+    say(f"training the demo CNN on scikit-learn's digits ({epochs} epochs)…")
     x_train, x_test, y_train, y_test = digits_28()
-    model = train_seed_cnn(x_train, y_train, epochs=epochs)
+    model = train_seed_cnn(x_train, y_train, epochs=epochs, say=say)
     data_dir = registry.settings.home / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     test_file = data_dir / TEST_DATA

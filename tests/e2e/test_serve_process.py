@@ -41,12 +41,24 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> 
     raise AssertionError("server never became ready")
 
 
+def identity_model() -> bytes:
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])], "id",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 2])],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8).SerializeToString()
+
+
 @pytest.mark.slow
 def test_serve_then_sigterm_exits_cleanly(tmp_path: Path) -> None:
     from maas.registry import Registry
 
     home = tmp_path / "home"
-    Registry.open(home).close()
+    with Registry.open(home) as reg:
+        reg.publish("lin", {"model.onnx": identity_model()}, source_format="onnx")
     http, grpc = free_port(), free_port()
     proc = subprocess.Popen(
         [*MAAS, "serve", "--http-port", str(http), "--grpc-port", str(grpc)],
@@ -56,10 +68,22 @@ def test_serve_then_sigterm_exits_cleanly(tmp_path: Path) -> None:
         url = f"http://127.0.0.1:{http}"
         wait_ready(url, proc)
         assert httpx.get(f"{url}/v2/health/live").status_code == 200
-        assert httpx.get(f"{url}/api/v1/models").json() == []
-        assert httpx.get(f"{url}/docs").status_code == 200
+        assert [m["name"] for m in httpx.get(f"{url}/api/v1/models").json()] == ["lin"]
+        page = httpx.get(f"{url}/docs")
+        assert page.status_code == 200 and "cdn" not in page.text and "/docs/assets/swagger-ui-bundle.js" in page.text
+        for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+            assert httpx.get(f"{url}/docs/assets/{asset}").status_code == 200
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
+        assert proc.stderr is not None
+        log = proc.stderr.read().decode()
+        ready = [line for line in log.splitlines() if "maas ready:" in line]
+        assert len(ready) == 1, log
+        assert ready[0].endswith(
+            f"maas ready: REST {url}, gRPC 127.0.0.1:{grpc}, docs {url}/docs; serving lin:1 from {home}"
+        )
+        for noise in ("alembic", "absl", "oneDNN", "tensorflow", "Traceback"):
+            assert noise not in log, log
     finally:
         proc.kill()
         proc.wait()

@@ -91,3 +91,34 @@ def test_grpc_inference_gets_a_request_id_and_one_log_line(server, caplog):
     assert "protocol=grpc" in ok.getMessage() and "version=1" in ok.getMessage() and "outcome=ok" in ok.getMessage()
     [missing] = access_lines(caplog, "grpc-8")
     assert "outcome=not_found" in missing.getMessage() and "status=NOT_FOUND" in missing.getMessage()
+
+
+def test_a_failed_inference_is_logged_with_the_version_metrics_label(http, caplog):
+    caplog.set_level(logging.INFO, logger="maas.access")
+    bad = json.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 3], "data": [1, 2, 3]}]})
+    resp = http.post("/v2/models/linear/infer", content=bad, headers={"X-Request-ID": "bad-shape-1"})
+    assert resp.status_code == 400
+    [record] = access_lines(caplog, "bad-shape-1")
+    assert "version=1 " in record.getMessage() and "outcome=invalid_argument" in record.getMessage()
+    metrics = http.get("/metrics").text
+    assert 'model="linear",outcome="invalid_argument",protocol="rest",version="1"' in metrics
+
+
+def test_v1_predict_requests_are_logged_even_when_they_fail(http, caplog):
+    caplog.set_level(logging.INFO, logger="maas.access")
+    ok = http.post("/v1/models/linear:predict", json={"instances": [[1, 2, 3, 4]]}, headers={"X-Request-ID": "v1-ok"})
+    bad = http.post("/v1/models/linear:predict", json={"instances": [[1, 2]]}, headers={"X-Request-ID": "v1-bad"})
+    assert (ok.status_code, bad.status_code) == (200, 400)
+    [good] = access_lines(caplog, "v1-ok")
+    assert "model=linear version=1 outcome=ok status=200" in good.getMessage()
+    [failed] = access_lines(caplog, "v1-bad")
+    assert "model=linear version=1 outcome=invalid_argument status=400" in failed.getMessage()
+
+
+def test_every_route_passes_the_edge_but_probes_are_not_logged(http, caplog):
+    caplog.set_level(logging.INFO, logger="maas.access")
+    assert http.get("/api/v1/models", headers={"X-Request-ID": "ctl-1"}).headers["x-request-id"] == "ctl-1"
+    http.get("/v2/health/live", headers={"X-Request-ID": "probe-1"})
+    [control] = access_lines(caplog, "ctl-1")
+    assert "outcome=ok status=200" in control.getMessage()
+    assert access_lines(caplog, "probe-1") == []

@@ -12,6 +12,7 @@ from rich.table import Table
 from maas import __version__
 from maas.cli.common import console, exit_codes_text, handle_errors, print_json, set_home, state
 from maas.cli.encryption_cmd import encryption_app
+from maas.cli.quiet import quiet_third_parties
 from maas.cli.usage import OneLineErrorsGroup
 
 app = typer.Typer(
@@ -43,6 +44,7 @@ def root(
     version: Annotated[bool, typer.Option(
         "--version", callback=_version_cb, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
+    quiet_third_parties()
     set_home(home, database_url)
 
 
@@ -255,7 +257,7 @@ def demo(
     epochs: Annotated[int, typer.Option(min=1, max=100, help="Training epochs of the demo CNN.")] = 8,
     json_: JsonFlag = False,
 ) -> None:
-    """Register the `digits` demo (Keras CNN on scikit-learn's digits, fp32 + int8) if the registry is empty, and
+    """Register the `digits` demo (Keras CNN on scikit-learn's digits, fp32 + int8) unless `digits` exists, and
     the language models `smollm2` (chat) and `minilm` (embeddings) if they are not there yet."""
     from maas import demo as seed_demo
 
@@ -268,7 +270,7 @@ def demo(
     if json_:
         return print_json([v.to_dict() for v in made])
     if not made:
-        console.print("the registry already has models; demo not added")
+        console.print("the registry already has the digits demo; nothing added")
 
 
 def _register_command_modules() -> None:

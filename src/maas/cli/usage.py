@@ -9,8 +9,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import typer
-from typer._click import exceptions as click  # typer vendors Click; these are the classes it raises
 from typer.core import TyperGroup
+
+try:  # newer typer vendors Click and raises its own copies of Click's exceptions
+    from typer._click import exceptions as click
+except ImportError:  # older typer uses Click itself
+    from click import exceptions as click  # type: ignore[no-redef]
 
 from maas.cli import common
 

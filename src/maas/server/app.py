@@ -1,18 +1,20 @@
 """The composition root of the HTTP side: one FastAPI app with the control API, KServe v2 and v1 routes,
-/metrics, and a lifespan that starts and stops the data plane and the gRPC server with it."""
+/metrics, and a lifespan that starts and stops the data plane and the gRPC server with it, behind the edge
+(edge.py) that every request passes: request ids, limits, auth, access log, and the fast infer route."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from maas import __version__
 from maas.config import Settings
@@ -23,6 +25,7 @@ from maas.security import Authorizer
 from maas.security.last_used import flush_last_used
 from maas.server import (
     control,
+    docs,
     errors,
     explain_api,
     jobs_api,
@@ -33,45 +36,22 @@ from maas.server import (
     rest_v2,
     traffic_api,
 )
-from maas.server.access import request_id
 from maas.server.auth import AuthMiddleware, RestAuth
 from maas.server.body_limits import ControlBodyLimit
 from maas.server.cross_site import CrossSiteGuard
+from maas.server.edge import Edge, build_edge
 from maas.server.infer_route import InferEndpoint
 from maas.server.path_guard import PathGuard
 
 log = logging.getLogger(__name__)
 
 
-class MaasApp(FastAPI):
-    """FastAPI, except that v2 infer requests go straight to `InferEndpoint` (see infer_route.py), and every
-    other HTTP response carries an `X-Request-ID` (the client's, else a generated one)."""
-
-    infer_endpoint: InferEndpoint | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        endpoint = self.infer_endpoint
-        if endpoint is not None and scope["type"] == "http":
-            match = endpoint.match(scope)
-            if match is not None:
-                return await endpoint(scope, receive, send, match)
-        if scope["type"] != "http":
-            return await super().__call__(scope, receive, send)
-        rid = request_id(scope["headers"]).encode()
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", rid)]}
-            await send(message)
-
-        await super().__call__(scope, receive, send_with_id)
-
-
 def create_app(
     settings: Settings, registry: Registry, dataplane: Any, *, models: list[str] | None = None,
     grpc: bool = True, shutdown_grace_s: float = 10.0,
-) -> FastAPI:
-    """`dataplane` is a started-on-lifespan `ServingDataPlane`; gRPC is served beside HTTP when `grpc`."""
+) -> Edge:
+    """`dataplane` is a started-on-lifespan `ServingDataPlane`; gRPC is served beside HTTP when `grpc`. The
+    FastAPI app is the edge's innermost layer (`edge.app…`)."""
     keys, audit = registry.key_store(), registry.audit_log()
     authorizer = Authorizer(keys, settings.api_key)
     jobs = JobRunner(registry.job_store(), job_handlers(registry), max_concurrent=settings.max_jobs,
@@ -112,11 +92,13 @@ def create_app(
             await asyncio.to_thread(gauges.stop)
             explainer.close()
 
-    app = MaasApp(
+    app = FastAPI(
         title="maas", version=__version__, lifespan=lifespan,
         description="Model registry control API and KServe v2 / Triton-compatible inference.",
+        docs_url=None, redoc_url=None,  # docs.install serves /docs from local assets
     )
     errors.install(app)
+    docs.install(app)
     app.include_router(rest_v2.router(dataplane, settings))
     app.include_router(rest_v1.router(dataplane, settings))
     app.include_router(monitor_api.router(registry, dataplane, settings))  # before control's {name:path}
@@ -133,9 +115,13 @@ def create_app(
 
     rest_auth = RestAuth(authorizer)
     app.state.authorizer = authorizer
-    app.infer_endpoint = InferEndpoint(dataplane, settings.max_request_bytes, rest_auth)
-    app.add_middleware(ControlBodyLimit, limit=settings.max_control_body_bytes)
-    app.add_middleware(CrossSiteGuard)
-    app.add_middleware(PathGuard)
-    app.add_middleware(AuthMiddleware, auth=rest_auth, audit=audit)
-    return app
+    infer = InferEndpoint(dataplane, settings.max_request_bytes)
+    # Every HTTP request, the infer fast path included, passes these layers in this order (outermost first).
+    layers: list[Callable[[ASGIApp], ASGIApp]] = [
+        partial(AuthMiddleware, auth=rest_auth, audit=audit),
+        PathGuard,
+        CrossSiteGuard,
+        partial(ControlBodyLimit, limit=settings.max_control_body_bytes),
+    ]
+    return build_edge(app, infer, layers=layers, max_request_bytes=settings.max_request_bytes,
+                      max_upload_bytes=settings.max_upload_bytes)

@@ -88,7 +88,11 @@ class InferenceServicer:
         if self.tracer is not None:
             return await self._traced_infer(req, request_id, deadline_s, headers)
         request = _decode(req, request_id, deadline_s, headers)
-        response = await self.dp.infer(request)
+        try:
+            response = await self.dp.infer(request)
+        finally:
+            if request.served_version:  # the access line of a failed request names the version it reached
+                req.model_version = request.served_version
         return grpc_codec.encode_response(response, request)
 
     async def _traced_infer(

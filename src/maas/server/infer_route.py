@@ -1,11 +1,9 @@
-"""The v2 infer route as a plain ASGI endpoint: the hot path skips FastAPI's routing, dependency and
-middleware layers (a third of the CPU per request in the profile), keeping the same wire behaviour.
+"""The v2 infer route, the only implementation of `POST /v2/models/{name}[/versions/{version}]/infer`: a plain
+ASGI endpoint that the edge (edge.py) dispatches to after its id, limit, guard and auth layers, skipping FastAPI.
 
-`POST /v2/models/{name}[/versions/{version}]/infer` is matched here before FastAPI sees the request; the
-FastAPI route of the same path stays registered so it is listed in the OpenAPI docs (and serves when this
-app is mounted some other way). Errors are `{"error": message}` with the status from `errors.status_of`.
-Every request carries an id (the client's `X-Request-ID`, else a generated one), echoed in the response and
-logged with model, version, outcome and latency in one INFO line on the `maas.access` logger.
+Errors are `{"error": message}` with the status from `errors.status_of`; the model, the version actually served
+(or resolved, when the request failed) and the outcome go on the request's `Exchange` for the access log. Every
+answer names the version that served it (`x-model-version`: a traffic split may have chosen it).
 """
 
 from __future__ import annotations
@@ -21,17 +19,19 @@ from starlette.types import Receive, Scope, Send
 from maas.errors import MaasError, ResourceExhausted
 from maas.monitor.tracing import current as tracing_current
 from maas.protocol import rest_codec
-from maas.server.access import log_access, request_id
-from maas.server.auth import OPEN_PATHS, RestAuth, error_messages
+from maas.server.access import Exchange, exchange_of, request_id
+from maas.server.auth import OPEN_PATHS
 from maas.server.body import ClientGone, read_asgi_body
 from maas.server.errors import status_of
-from maas.serving.inference import DataPlane
+from maas.serving.inference import DataPlane, InferenceRequest
 
 log = logging.getLogger(__name__)
 
 INFER_PATH = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer")
 # Bodies at least this large are decoded off the event loop; below it the thread hop costs more than it saves.
 OFFLOAD_BYTES = 256 * 1024
+BINARY_HEADER = b"inference-header-content-length"
+
 
 class RawHeaders(Mapping[str, str]):
     """The request's headers as a mapping read only when asked (a sticky split): nothing built per request."""
@@ -56,10 +56,9 @@ class RawHeaders(Mapping[str, str]):
 class InferEndpoint:
     """Serves the infer route for `ASGI scope` already matched by `INFER_PATH`."""
 
-    def __init__(self, dataplane: DataPlane, max_request_bytes: int, auth: RestAuth | None = None) -> None:
+    def __init__(self, dataplane: DataPlane, max_request_bytes: int) -> None:
         self.dataplane = dataplane
         self.limit = max_request_bytes
-        self.auth = auth
         self.tracer = getattr(dataplane, "tracer", None)  # OpenTelemetry, when on (maas.monitor.tracing)
 
     def match(self, scope: Scope) -> re.Match[str] | None:
@@ -68,94 +67,74 @@ class InferEndpoint:
         return INFER_PATH.fullmatch(scope["path"])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, match: re.Match[str]) -> None:
-        started = time.perf_counter()
         name, version = match.group(1), match.group(2)
-        content_length = header_len = None
         headers: list[tuple[bytes, bytes]] = scope["headers"]
+        exchange = exchange_of(scope) or Exchange(request_id(headers), time.perf_counter())
+        header_len = None
         for key, value in headers:
-            if key == b"content-length":
-                content_length = value
-            elif key == b"inference-header-content-length":
+            if key == BINARY_HEADER:
                 header_len = value.decode("latin-1")
-        rid = request_id(headers)
-        trace = self.tracer.begin(rid, "rest") if self.tracer is not None else None
+                break
+        exchange.model, exchange.version = name, version or ""
+        trace = self.tracer.begin(exchange.request_id, "rest") if self.tracer is not None else None
         extra: list[tuple[bytes, bytes]] = []
-        outcome, served_version = "ok", version or ""
+        req: InferenceRequest | None = None
         try:
-            denied = self._denied(scope)
-            if denied is not None:
-                status, more, content = error_messages(denied)
-                extra.extend(more)
-                outcome = denied.code.value.lower()
-            else:
-                why = self._shed(name, version)
-                if why is not None:  # refused before the body is read: shedding must stay cheap
-                    raise ResourceExhausted(why)
-                body = await read_asgi_body(receive, content_length, self.limit)
-                if trace is not None:
-                    trace.read = time.monotonic()
-                content, binary_len, served_version = await self._infer(
-                    body, name, version, header_len, rid, headers
-                )
-                status = 200
-                extra.append((b"x-model-version", served_version.encode()))
-                if binary_len is not None:
-                    extra.append((b"inference-header-content-length", str(binary_len).encode()))
+            why = self._shed(name, version)
+            if why is not None:  # refused before the body is read: shedding must stay cheap
+                raise ResourceExhausted(why)
+            body = await read_asgi_body(receive, exchange.content_length, self.limit)
+            if trace is not None:
+                trace.read = time.monotonic()
+            big = len(body) >= OFFLOAD_BYTES
+            req = await asyncio.to_thread(self._decode, body, name, version, header_len) if big else (
+                self._decode(body, name, version, header_len))
+            req.request_id = exchange.request_id
+            req.headers = RawHeaders(headers)  # a split's sticky header
+            content, binary_len, exchange.version = await self._infer(req, big)
+            status, exchange.outcome = 200, "ok"
+            extra.append((b"x-model-version", exchange.version.encode()))
+            if binary_len is not None:
+                extra.append((BINARY_HEADER, str(binary_len).encode()))
         except ClientGone:
-            log_access("rest", rid, name, served_version, "client_gone", 499, started)
+            exchange.outcome = "client_gone"
             return
         except MaasError as exc:
             status = status_of(exc)
-            outcome = exc.code.value.lower()
+            exchange.outcome = exc.code.value.lower()
             if status >= 500:
                 log.error("%s: %s", exc.code, exc.message)
             content = rest_codec.dumps({"error": exc.message})
         except Exception:
             log.exception("unhandled error in infer")
-            status, outcome, content = 500, "internal", rest_codec.dumps({"error": "internal error"})
-        if trace is not None:
-            trace.error = "" if outcome == "ok" else outcome
-            self.tracer.finish(trace)  # type: ignore[union-attr]
-        binary = any(k == b"inference-header-content-length" for k, _ in extra)
+            status, exchange.outcome, content = 500, "internal", rest_codec.dumps({"error": "internal error"})
+        finally:
+            if req is not None and req.served_version and exchange.outcome != "ok":
+                exchange.version = req.served_version  # resolved before it failed: log what /metrics labels
+            if trace is not None:
+                trace.error = "" if exchange.outcome == "ok" else (exchange.outcome or "")
+                self.tracer.finish(trace)  # type: ignore[union-attr]
+        binary = any(k == BINARY_HEADER for k, _ in extra)
         await send({
             "type": "http.response.start",
             "status": status,
             "headers": [
                 (b"content-type", b"application/octet-stream" if binary else b"application/json"),
                 (b"content-length", str(len(content)).encode()),
-                (b"x-request-id", rid.encode()),
                 *extra,
             ],
         })
         await send({"type": "http.response.body", "body": content})
-        log_access("rest", rid, name, served_version, outcome, status, started)
 
     def _shed(self, name: str, version: str | None) -> str | None:
         shed = getattr(self.dataplane, "shed", None)
         return shed(name, version) if shed is not None else None
 
-    def _denied(self, scope: Scope) -> MaasError | None:
-        if self.auth is None:
-            return None
-        try:
-            principal = self.auth("POST", scope["path"], scope.get("query_string", b""), scope["headers"])
-        except MaasError as exc:
-            return exc
-        if principal is not None:
-            scope.setdefault("state", {})["principal"] = principal
-        return None
+    @staticmethod
+    def _decode(body: bytes, name: str, version: str | None, header_len: str | None) -> InferenceRequest:
+        return rest_codec.decode_request(body, name, version, header_len)
 
-    async def _infer(
-        self, body: bytes, name: str, version: str | None, header_len: str | None, rid: str,
-        headers: list[tuple[bytes, bytes]],
-    ) -> tuple[bytes, int | None, str]:
-        big = len(body) >= OFFLOAD_BYTES
-        if big:
-            req = await asyncio.to_thread(rest_codec.decode_request, body, name, version, header_len)
-        else:
-            req = rest_codec.decode_request(body, name, version, header_len)
-        req.request_id = rid
-        req.headers = RawHeaders(headers)  # a split's sticky header
+    async def _infer(self, req: InferenceRequest, big: bool) -> tuple[bytes, int | None, str]:
         trace = self.tracer and tracing_current()
         if trace:
             trace.decoded = time.monotonic()

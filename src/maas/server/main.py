@@ -6,6 +6,7 @@ import ipaddress
 import logging
 import signal
 import socket
+from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +74,13 @@ class _Server(uvicorn.Server):
     """uvicorn re-raises a caught SIGTERM after draining, which makes the exit status -15; a service manager
     asking for a stop should see a clean exit 0 once in-flight work is done."""
 
+    announce: Callable[[uvicorn.Server], None] | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and not self.should_exit and self.announce is not None:
+            self.announce(self)
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
         if sig == signal.SIGTERM and sig in self._captured_signals:
@@ -109,7 +117,23 @@ def build_server(
         proxy_headers=False,  # the audit log records the peer address, not a forwarded one
         **uvicorn_ssl(settings),
     )
-    return _Server(config)
+    server = _Server(config)
+    server.announce = lambda srv: log.info("%s", ready_line(settings, srv, app, dataplane))
+    return server
+
+
+def ready_line(settings: Settings, server: uvicorn.Server, app: Any, dataplane: Any) -> str:
+    """One line once both listeners are up: where to reach REST, gRPC and the docs, and what is served."""
+    host = settings.host if settings.host not in ("0.0.0.0", "::") else "127.0.0.1"
+    http_port = server.servers[0].sockets[0].getsockname()[1] if server.servers else settings.http_port
+    base = f"http://{host}:{http_port}"
+    while not hasattr(app, "state") and hasattr(app, "app"):  # the FastAPI app inside the edge's layers
+        app = app.app
+    grpc_port = getattr(getattr(app, "state", None), "grpc_port", None)
+    served = sorted(f"{v.name}:{v.number}" for v in dataplane.repository.all_loaded())
+    grpc = f"gRPC {host}:{grpc_port}, " if grpc_port else ""
+    return (f"maas ready: REST {base}, {grpc}docs {base}/docs; serving "
+            f"{', '.join(served) if served else 'no models yet'} from {settings.home}")
 
 
 def prediction_log(settings: Settings, metrics: CollectorRegistry) -> PredictionLog:
@@ -143,10 +167,10 @@ def run(settings: Settings, models: list[str] | None = None, overrides: list[str
     buffer_access_log(fmt)
     from maas.server.tls import tls_enabled
 
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines on every start say nothing new
     check_port_free(settings.host, settings.http_port, "HTTP")
     check_port_free(settings.host, settings.grpc_port, "gRPC")
     server = build_server(settings, models, overrides)
-    log.info("maas serving %s on %s://%s:%s (gRPC%s :%s)", settings.home,
-             "https" if tls_enabled(settings) else "http", settings.host, settings.http_port,
-             " over TLS" if tls_enabled(settings) else "", settings.grpc_port)
+    log.info("maas starting: loading models from %s (%s)", settings.home,
+             "HTTPS and gRPC over TLS" if tls_enabled(settings) else "plain HTTP and gRPC")
     server.run()

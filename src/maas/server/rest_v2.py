@@ -1,12 +1,10 @@
 """KServe v2 REST routes (+ Triton's config, repository and statistics extensions): translation only.
 
-Tensor bodies bypass FastAPI's pydantic layer: the route reads the raw body (capped) and the codec turns it
-into core values; large bodies are decoded and encoded in a worker thread so the event loop stays free.
+Inference itself is not here: `infer_route.InferEndpoint` is its one implementation, dispatched by the edge.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -15,11 +13,8 @@ from maas.config import Settings
 from maas.errors import InvalidArgument, NotFound, Unavailable
 from maas.protocol import rest_codec
 from maas.server.body import read_body
-from maas.serving.inference import DataPlane, InferenceRequest, InferenceResponse, ModelMetadata
+from maas.serving.inference import DataPlane, ModelMetadata
 from maas.types import TensorSpec
-
-# Bodies at least this large are decoded off the event loop; below it the thread hop costs more than it saves.
-OFFLOAD_BYTES = 256 * 1024
 
 
 def json_response(doc: Any, status: int = 200) -> Response:
@@ -28,7 +23,6 @@ def json_response(doc: Any, status: int = 200) -> Response:
 
 def router(dataplane: DataPlane, settings: Settings) -> APIRouter:
     r = APIRouter(tags=["v2"])
-    limit = settings.max_request_bytes
 
     @r.get("/v2/health/live")
     async def live() -> Response:
@@ -73,17 +67,6 @@ def router(dataplane: DataPlane, settings: Settings) -> APIRouter:
             raise NotFound("statistics are not available on this server")
         return json_response(await stats(name, version))
 
-    async def infer(request: Request, name: str, version: str | None = None) -> Response:
-        body = await read_body(request, limit)
-        header_len = request.headers.get(rest_codec.HEADER_LENGTH)
-        if len(body) >= OFFLOAD_BYTES:
-            req = await asyncio.to_thread(rest_codec.decode_request, body, name, version, header_len)
-        else:
-            req = rest_codec.decode_request(body, name, version, header_len)
-        req.headers = dict(request.headers)
-        resp = await dataplane.infer(req)
-        return await _encode(resp, req)
-
     # Before /v2/models/{name}, which would take "stats" for a model name.
     r.add_api_route("/v2/models/stats", model_stats, methods=["GET"])
     for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
@@ -91,7 +74,6 @@ def router(dataplane: DataPlane, settings: Settings) -> APIRouter:
         r.add_api_route(prefix + "/ready", model_ready, methods=["GET"])
         r.add_api_route(prefix + "/config", model_config, methods=["GET"])
         r.add_api_route(prefix + "/stats", model_stats, methods=["GET"])
-        r.add_api_route(prefix + "/infer", infer, methods=["POST"])
 
     @r.post("/v2/repository/index")
     async def repository_index(request: Request) -> Response:
@@ -145,18 +127,3 @@ def _refuse_overrides(doc: dict[str, Any]) -> None:
         raise InvalidArgument(
             "load parameters (config or file overrides) are not supported; register a version"
         )
-
-
-async def _encode(resp: InferenceResponse, req: InferenceRequest) -> Response:
-    big = sum(t.data.nbytes for t in resp.outputs) >= OFFLOAD_BYTES
-    if big:
-        content, header_len = await asyncio.to_thread(rest_codec.encode_response, resp, req)
-    else:
-        content, header_len = rest_codec.encode_response(resp, req)
-    if header_len is None:
-        return Response(content, media_type="application/json", headers={"x-model-version": resp.model_version})
-    return Response(
-        content,
-        media_type="application/octet-stream",
-        headers={rest_codec.HEADER_LENGTH: str(header_len), "x-model-version": resp.model_version},
-    )

@@ -251,6 +251,7 @@ class ServingDataPlane:
                 request.model_name, request.model_version, request.headers
             )
             model, version = loaded.name, str(loaded.number)
+            request.served_version = version
             if routed is not None:
                 request.arm = version
             loaded.acquire()

@@ -46,6 +46,7 @@ class InferenceRequest:
     request_id: str | None = None  # the transport's correlation id (X-Request-ID), for logs
     headers: Mapping[str, str] | None = None  # lower-case header names -> values (a split's sticky header)
     arm: str | None = None  # set by the data plane: the version a traffic split chose, else None
+    served_version: str = ""  # set by the data plane once resolved, so a failed request is logged with it
 
 
 @dataclass
