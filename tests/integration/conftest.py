@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from models import echo_model, linear_model
 
 from maas.config import Settings
 from maas.registry import Registry
 from maas.testing.live_server import live_server
+
+from .models import echo_model, linear_model
 
 MAX_REQUEST_BYTES = 1024 * 1024
 

@@ -8,11 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 import schemathesis
-from conftest import make_settings, serving
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance
 from schemathesis.generation import GenerationMode
+
+from .conftest import make_settings, serving
 
 KEY = "fuzz-admin-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}

@@ -15,13 +15,14 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
-from conftest import Endpoints, make_settings, serving
 from tritonclient.utils import InferenceServerException
 
 from maas.client import Client
 from maas.errors import PermissionDenied, Unauthenticated
 from maas.registry import Registry
 from maas.security import KeyStore
+
+from .conftest import Endpoints, make_settings, serving
 
 # A value that must never show up in a log line (tensor data stays out of logs).
 MARK = 4242.125

@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
-from auth_certs import Pki, make_pki
-from conftest import Endpoints, make_settings, serving
 from tritonclient.utils import InferenceServerException
 
 from maas.client import Client
 from maas.errors import FailedPrecondition, Unavailable
 from maas.server.tls import check_tls
+
+from .auth_certs import Pki, make_pki
+from .conftest import Endpoints, make_settings, serving
 
 KEY = "tls-test-key"
 X = np.array([[1, 2, 3, 4]], dtype=np.float32)

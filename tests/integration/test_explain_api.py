@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import io
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,12 +13,11 @@ import httpx
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "unit" / "explain"))
-from explain_models import digit_png, publish_digits, top_decile_share, two_feature_model  # noqa: E402
-
 from maas.config import Settings  # noqa: E402
 from maas.registry import Registry  # noqa: E402
 from maas.testing.live_server import live_server  # noqa: E402
+
+from ..unit.explain.explain_models import digit_png, publish_digits, top_decile_share, two_feature_model
 
 MAX_EVALS = 400
 RNG = np.random.default_rng(0)

@@ -9,7 +9,8 @@ import logging
 import socket
 
 import pytest
-from conftest import make_settings, serving
+
+from .conftest import make_settings, serving
 
 BODY = json.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4], "data": [1, 2, 3, 4]}]}).encode()
 

@@ -4,7 +4,8 @@ import json
 
 import httpx
 import pytest
-from conftest import MAX_REQUEST_BYTES
+
+from .conftest import MAX_REQUEST_BYTES
 
 
 @pytest.fixture(scope="module")

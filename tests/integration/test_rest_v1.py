@@ -4,7 +4,8 @@ import httpx
 import numpy as np
 import onnxruntime as ort
 import pytest
-from models import linear_model
+
+from .models import linear_model
 
 X = [[1, 2, 3, 4], [-1, 0.5, 0, 2]]
 

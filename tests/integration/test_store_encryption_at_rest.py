@@ -14,11 +14,12 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from models import linear_model
 from onnx import TensorProto, helper
 
 from maas.config import Settings
 from maas.testing.live_server import live_server
+
+from .models import linear_model
 
 WIDTH = 64
 W = np.random.default_rng(20261201).standard_normal((4, WIDTH)).astype(np.float32)

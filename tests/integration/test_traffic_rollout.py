@@ -11,12 +11,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import Endpoints, make_settings
-from traffic_models import SDK_HEADERS, SIGNATURE, Load, classifier, failing, flipped, slow
 
 from maas import Client
 from maas.registry import Registry
 from maas.testing.live_server import live_server
+
+from .conftest import Endpoints, make_settings
+from .traffic_models import SDK_HEADERS, SIGNATURE, Load, classifier, failing, flipped, slow
 
 INTERVAL = 1.0
 CANDIDATES = {"good": classifier, "flip": flipped, "fail": failing, "slow": slow}

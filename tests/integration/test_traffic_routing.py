@@ -12,8 +12,6 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
-from conftest import Endpoints, make_settings
-from traffic_models import SDK_HEADERS, SIGNATURE, WIDE_SIGNATURE, Load, classifier, failing, wide_classifier
 from typer.testing import CliRunner
 
 from maas import Client
@@ -21,6 +19,9 @@ from maas.errors import FailedPrecondition, InvalidArgument
 from maas.protocol.grpc_gen import inference_pb2 as pb
 from maas.registry import Registry
 from maas.testing.live_server import live_server
+
+from .conftest import Endpoints, make_settings
+from .traffic_models import SDK_HEADERS, SIGNATURE, WIDE_SIGNATURE, Load, classifier, failing, wide_classifier
 
 BODY = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4], "data": [0.5, -0.2, 0.1, 0.3]}]}
 FOLLOW_S = 1.2  # a server follows registry changes within its poll interval (0.5 s)

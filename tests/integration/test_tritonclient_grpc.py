@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.grpc.aio as aiogrpcclient
-from conftest import make_settings, serving
-from models import LINEAR_X as X
-from models import linear_reference as reference
 from tritonclient.utils import InferenceServerException
 
 from maas.protocol.grpc_gen import inference_pb2 as pb
+
+from .conftest import make_settings, serving
+from .models import LINEAR_X as X
+from .models import linear_reference as reference
 
 
 @pytest.fixture

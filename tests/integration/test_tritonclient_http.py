@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import tritonclient.http as httpclient
 import tritonclient.http.aio as aiohttpclient
-from models import LINEAR_X as X
-from models import linear_reference as reference
 from tritonclient.utils import InferenceServerException
+
+from .models import LINEAR_X as X
+from .models import linear_reference as reference
 
 
 @pytest.fixture

@@ -10,13 +10,14 @@ import time
 import httpx
 import numpy as np
 import pytest
-from conftest import make_settings
-from models import linear_model
 
 from maas.errors import InvalidArgument
 from maas.monitor.reference import reference_from_data
 from maas.registry import Registry
 from maas.testing.live_server import live_server
+
+from ..conftest import make_settings
+from ..models import linear_model
 
 ROWS = 8  # per request (the version's max_batch_size)
 

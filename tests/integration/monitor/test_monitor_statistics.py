@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
-from conftest import make_settings, serving
-from models import LINEAR_X as X
 from tritonclient.utils import InferenceServerException
+
+from ..conftest import make_settings, serving
+from ..models import LINEAR_X as X
 
 
 @pytest.fixture(scope="module")

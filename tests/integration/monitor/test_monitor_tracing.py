@@ -4,13 +4,14 @@ import httpx
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
-from conftest import make_settings, serving
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from maas.monitor.tracing import wanted
+
+from ..conftest import make_settings, serving
 
 STAGES = {"receive", "decode", "queue wait", "batch", "infer", "encode"}
 

@@ -3,17 +3,15 @@ apart (training it is the expensive part), the digits CNN."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from explain_models import publish_digits, two_feature_model  # noqa: E402
+from maas.registry import Registry
 
-from maas.registry import Registry  # noqa: E402
+from .explain_models import publish_digits, two_feature_model
 
 
 @pytest.fixture(scope="session")

@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import typer
-from explain_models import digit_png
 from typer.testing import CliRunner
 
 from maas.cli import common
 from maas.cli.explain_cmd import register
+
+from .explain_models import digit_png
 
 runner = CliRunner()
 

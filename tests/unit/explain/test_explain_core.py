@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from explain_models import two_feature_model
 
 from maas.config import Settings
 from maas.errors import DeadlineExceeded, InvalidArgument, ResourceExhausted
@@ -18,6 +17,8 @@ from maas.explain.occlusion import window_positions
 from maas.explain.service import ExplainService
 from maas.registry import Registry
 from maas.serving.inference import InferenceRequest, InferTensor
+
+from .explain_models import two_feature_model
 
 ROWS = np.random.default_rng(1).normal(size=(4, 4)).astype(np.float32)
 

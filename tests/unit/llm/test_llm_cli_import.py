@@ -6,11 +6,12 @@ import json
 
 import pytest
 import typer
-from tiny_lm import tiny_llama
 from typer.testing import CliRunner
 
 from maas.cli import import_cmd
 from maas.cli.common import state
+
+from .tiny_lm import tiny_llama
 
 
 @pytest.fixture

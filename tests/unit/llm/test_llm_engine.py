@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from tiny_lm import EOS, reference, tiny_llama
 
 from maas.errors import DeadlineExceeded, InvalidParameter, ResourceExhausted
 from maas.llm.engine import ContinuousBatchingEngine, EngineOptions
 from maas.llm.requests import SamplingParams
 from maas.llm.torch_runtime import TransformersTextRuntime
+
+from .tiny_lm import EOS, reference, tiny_llama
 
 PROMPTS = [[5, 6, 7, 8, 9, 10, 11], [20, 21], [30, 31, 32, 33], [40]]
 

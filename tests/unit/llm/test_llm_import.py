@@ -8,7 +8,6 @@ import asyncio
 import json
 
 import pytest
-from tiny_lm import reference, tiny_llama
 
 import maas
 from maas.errors import InvalidArgument
@@ -18,6 +17,8 @@ from maas.llm.importing import materialize
 from maas.llm.requests import SamplingParams
 from maas.llm.torch_runtime import TransformersTextRuntime
 from maas.registry import Registry
+
+from .tiny_lm import reference, tiny_llama
 
 
 @pytest.fixture

@@ -6,11 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from optimize_support import TEST_DATA
 
 from maas.optimize.data import Dataset, load_data
 from maas.registry import ModelVersion, Registry
 from maas.testing.digits import SIGNATURE, publish_digits_cnn
+
+from .optimize_support import TEST_DATA
 
 
 @pytest.fixture(scope="session")

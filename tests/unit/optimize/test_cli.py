@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 import typer
-from optimize_support import TEST_DATA, count_versions
 from typer.testing import CliRunner
 
 from maas.cli import common
 from maas.cli.optimize_cmd import register
 from maas.registry import ModelVersion, Registry
+
+from .optimize_support import TEST_DATA, count_versions
 
 runner = CliRunner()
 

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from optimize_support import TEST_DATA, count_versions
 
 from maas.errors import InvalidArgument
 from maas.optimize import optimize
 from maas.optimize.distill import build_student, parse_spec, train_student
 from maas.registry import ModelVersion, Registry
+
+from .optimize_support import TEST_DATA, count_versions
 
 STUDENT = {"type": "cnn", "channels": [8, 16], "dense": [], "epochs": 6, "train": "sklearn:digits:train"}
 

@@ -4,11 +4,12 @@ accuracy gate refuses a child that loses too much and says by how much it missed
 from __future__ import annotations
 
 import pytest
-from optimize_support import TEST_DATA, count_versions
 
 from maas.errors import FailedPrecondition, InvalidArgument
 from maas.optimize import optimize
 from maas.registry import ModelVersion, Registry
+
+from .optimize_support import TEST_DATA, count_versions
 
 
 def test_prune_reaches_the_target_sparsity_and_compresses(reg: Registry, teacher: ModelVersion) -> None:

@@ -6,12 +6,13 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
-from optimize_support import TEST_DATA, count_versions
 
 from maas.errors import InvalidArgument
 from maas.optimize import optimize
 from maas.registry import ModelVersion, Registry
 from maas.types import Signature, TensorSpec
+
+from .optimize_support import TEST_DATA, count_versions
 
 
 def test_static_int8_is_under_30_percent_and_loses_at_most_one_point(reg: Registry, teacher: ModelVersion) -> None:

@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 import onnx
 import pytest
-from optimize_support import TEST_DATA, count_versions
 
 from maas.errors import FailedPrecondition, InvalidArgument
 from maas.formats import register
@@ -16,6 +15,8 @@ from maas.optimize import optimize
 from maas.optimize.measure import session
 from maas.registry import ModelVersion, Registry
 from maas.testing.digits import digits_arrays
+
+from .optimize_support import TEST_DATA, count_versions
 
 
 def _small_cnn() -> Any:

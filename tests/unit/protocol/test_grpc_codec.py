@@ -2,12 +2,13 @@
 
 import numpy as np
 import pytest
-from test_raw_tensor import SAMPLES
 
 from maas.errors import InvalidArgument
 from maas.protocol import grpc_codec, raw_tensor
 from maas.protocol.grpc_gen import inference_pb2 as pb
 from maas.serving.inference import InferenceRequest, InferenceResponse, InferTensor
+
+from .test_raw_tensor import SAMPLES
 
 
 def request(datatype="FP32", shape=(2,), **contents):

@@ -5,11 +5,12 @@ import struct
 
 import numpy as np
 import pytest
-from test_raw_tensor import SAMPLES
 
 from maas.errors import InvalidArgument
 from maas.protocol import raw_tensor, rest_codec
 from maas.serving.inference import InferenceRequest, InferenceResponse, InferTensor, RequestedOutput
+
+from .test_raw_tensor import SAMPLES
 
 
 def body(inputs, **extra):

@@ -7,13 +7,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-import serving_models as models
-from serving_models import serve
 
 from maas.errors import InvalidArgument, MaasError, NotFound, Unavailable
 from maas.registry import Registry
 from maas.serving import ServingDataPlane, ServingOptions
 from maas.serving.inference import InferenceRequest, InferTensor, RequestedOutput
+
+from . import serving_models as models
+from .serving_models import serve
 
 
 def tensor(name: str, data: np.ndarray, datatype: str = "FP32") -> InferTensor:

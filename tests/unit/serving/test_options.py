@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pytest
-import serving_models as models
-from test_dataplane import serve
 
 from maas.errors import InvalidArgument
 from maas.registry import Registry
 from maas.serving.dataplane import ServingDataPlane
 from maas.serving.options import ModelOverrides, parse_overrides
+
+from . import serving_models as models
+from .test_dataplane import serve
 
 
 def test_parse_overrides_merges_keys_per_model() -> None:

@@ -6,13 +6,14 @@ import asyncio
 
 import numpy as np
 import pytest
-import serving_models as models
-from serving_models import serve
 
 from maas.errors import FailedPrecondition, NotFound, Unavailable
 from maas.registry import MODEL_ROLE, Registry
 from maas.serving import ServingDataPlane
 from maas.serving.inference import InferenceRequest, InferTensor
+
+from . import serving_models as models
+from .serving_models import serve
 
 X = np.zeros((1, 2), dtype=np.float32)
 

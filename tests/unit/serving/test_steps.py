@@ -7,12 +7,13 @@ import sys
 
 import numpy as np
 import pytest
-import serving_models as models
 
 from maas.errors import InvalidArgument
 from maas.serving.classification import classification_k, classify
 from maas.serving.steps import Postprocessor, Preprocessor, softmax, topk
 from maas.types import TensorSpec
+
+from . import serving_models as models
 
 
 def test_decode_resize_crop_normalize_and_layout_produce_nchw_floats() -> None:

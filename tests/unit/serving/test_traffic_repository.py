@@ -8,14 +8,15 @@ import asyncio
 import io
 
 import numpy as np
-import serving_models as models
-from serving_models import serve
 
 from maas.registry import MODEL_ROLE, Registry
 from maas.serving import ServingDataPlane
 from maas.serving.inference import InferenceRequest, InferTensor
 from maas.serving.warmup import SAMPLE_ROLE
 from maas.traffic import TrafficService, TrafficSplit
+
+from . import serving_models as models
+from .serving_models import serve
 
 X = np.zeros((1, 2), dtype=np.float32)
 
