@@ -95,14 +95,15 @@ def drift(
     json_: JsonFlag = False,
 ) -> None:
     """Compare the logged requests of NAME with its reference statistics, feature by feature."""
-    from maas.monitor.log_writer import FsspecLogWriter
+    from maas.monitor.log_writer import open_log_writer
     from maas.monitor.report import drift_report
     from maas.types import check_name
 
     check_name(name)
     settings = state.settings()
-    result = drift_report(state.registry(), FsspecLogWriter(settings.prediction_log_url), name, version, since,
-                          method=method)
+    registry = state.registry()
+    writer = open_log_writer(settings.prediction_log_url, registry.sealing_keys())
+    result = drift_report(registry, writer, name, version, since, method=method)
     if report is not None:
         from maas.monitor.html_report import write_report
 

@@ -1,11 +1,15 @@
-"""Where prediction-log files go: one small seam over fsspec, so encryption (the store's envelope) or
-compression can wrap it without the log knowing. Paths are relative to the log's root URL."""
+"""Where prediction-log files go: one small seam over fsspec, so encryption (the store's envelope, on when the
+home is encrypted) or compression wraps it without the log knowing. Paths are relative to the log's root URL."""
 
 from __future__ import annotations
 
+import io
 from typing import Protocol
 
 import fsspec
+
+from maas.security import envelope
+from maas.security.key_provider import KeyProvider
 
 
 class LogWriter(Protocol):
@@ -48,3 +52,35 @@ class FsspecLogWriter:
 
     def delete(self, path: str) -> None:
         self.fs.rm(self._full(path))
+
+
+class SealedLogWriter:
+    """Prediction-log files sealed with the store's envelope (AES-256-GCM under the home's master key), each
+    bound to its path so a file cannot be passed off under another partition; files written before encryption
+    was enabled are read as they are."""
+
+    def __init__(self, inner: LogWriter, keys: KeyProvider) -> None:
+        self.inner = inner
+        self.keys = keys
+
+    def write(self, path: str, data: bytes) -> None:
+        key_id, kek = self.keys.current()
+        self.inner.write(path, b"".join(envelope.seal([data], key_id, kek, path.encode())))
+
+    def read(self, path: str) -> bytes:
+        raw = self.inner.read(path)
+        if not envelope.is_sealed(raw[:envelope.HEADER]):
+            return raw
+        return b"".join(envelope.unseal(io.BytesIO(raw), self.keys.lookup, path.encode()))
+
+    def list(self, prefix: str = "") -> list[str]:
+        return self.inner.list(prefix)
+
+    def delete(self, path: str) -> None:
+        self.inner.delete(path)
+
+
+def open_log_writer(url: str, keys: KeyProvider | None) -> LogWriter:
+    """The prediction log's files under `url`, sealed when the registry's home is encrypted (`keys`)."""
+    plain = FsspecLogWriter(url)
+    return plain if keys is None else SealedLogWriter(plain, keys)

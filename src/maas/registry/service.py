@@ -30,6 +30,7 @@ from maas.types import ModelRef, Signature, check_alias, check_name, check_tags
 
 if TYPE_CHECKING:
     from maas.registry.store import SqlModelStore
+    from maas.security.key_provider import KeyProvider
 
 ROLE_RE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-")
 MODEL_ROLE = "model.onnx"
@@ -245,8 +246,7 @@ class Registry:
         """The jobs kept in this registry's database (parameters and results sealed when encrypted)."""
         from maas.jobs.store import JobStore
 
-        keys = self.artifacts.keys if isinstance(self.artifacts, EncryptedBlobStore) else None
-        return JobStore(self.sql_store(), RecordSealer(keys))
+        return JobStore(self.sql_store(), RecordSealer(self.sealing_keys()))
 
     def sql_store(self) -> SqlModelStore:
         """The SQL store, for the records that live beside the models in the same database (jobs, API keys,
@@ -273,6 +273,11 @@ class Registry:
     @property
     def encrypted(self) -> bool:
         return isinstance(self.artifacts, EncryptedBlobStore)
+
+    def sealing_keys(self) -> KeyProvider | None:
+        """The master keys that seal what this home stores beside its blobs (job records, prediction logs);
+        None when the home is not encrypted."""
+        return self.artifacts.keys if isinstance(self.artifacts, EncryptedBlobStore) else None
 
     def encryption_status(self) -> encryption.EncryptionStatus:
         return encryption.status(self.settings, self.artifacts)

@@ -101,7 +101,7 @@ def build_server(
     options = ServingOptions(models=tuple(models) if models else None, overrides=parse_overrides(overrides or []),
                              max_queue_size=settings.max_queue_size, max_queue_wait_s=settings.max_queue_wait_ms / 1e3)
     dataplane = ServingDataPlane(registry, options)
-    dataplane.predictions = prediction_log(settings, dataplane.metrics.registry)
+    dataplane.predictions = prediction_log(settings, registry, dataplane.metrics.registry)
     from maas.monitor.tracing import tracer_from_environment
 
     dataplane.tracer = tracer_from_environment(settings.tracing)
@@ -136,15 +136,17 @@ def ready_line(settings: Settings, server: uvicorn.Server, app: Any, dataplane: 
             f"{', '.join(served) if served else 'no models yet'} from {settings.home}")
 
 
-def prediction_log(settings: Settings, metrics: CollectorRegistry) -> PredictionLog:
-    """The sampled prediction log (idle until a version's log_sample_rate is above 0)."""
-    from maas.monitor.log_writer import FsspecLogWriter
+def prediction_log(settings: Settings, registry: Registry, metrics: CollectorRegistry) -> PredictionLog:
+    """The sampled prediction log (idle until a version's log_sample_rate is above 0), sealed when the home is."""
+    from maas.monitor.log_writer import open_log_writer
     from maas.monitor.prediction_log import PredictionLog
 
     return PredictionLog(
-        FsspecLogWriter(settings.prediction_log_url), metrics=metrics,
+        open_log_writer(settings.prediction_log_url, registry.sealing_keys()), metrics=metrics,
         queue_size=settings.prediction_log_queue, retention_hours=settings.prediction_log_retention_hours,
     )
+
+
 def _http_protocol(settings: Settings) -> Any:
     if not _installed("httptools"):
         return "h11"

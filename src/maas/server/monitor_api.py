@@ -10,16 +10,16 @@ from starlette.concurrency import run_in_threadpool
 
 from maas.config import Settings
 from maas.monitor.gauges import DriftGauges
-from maas.monitor.log_writer import FsspecLogWriter, LogWriter
+from maas.monitor.log_writer import LogWriter, open_log_writer
 from maas.registry import Registry
 from maas.types import check_name
 
 
-def log_writer(dataplane: Any, settings: Settings) -> LogWriter:
-    """The server's own prediction-log writer (so a wrapper such as encryption applies), else the URL's."""
+def log_writer(dataplane: Any, registry: Registry, settings: Settings) -> LogWriter:
+    """The server's own prediction-log writer, else the URL's (sealed when the home is encrypted)."""
     predictions = getattr(dataplane, "predictions", None)
     writer = getattr(predictions, "writer", None)
-    return writer if writer is not None else FsspecLogWriter(settings.prediction_log_url)
+    return writer if writer is not None else open_log_writer(settings.prediction_log_url, registry.sealing_keys())
 
 
 def router(registry: Registry, dataplane: Any, settings: Settings) -> APIRouter:
@@ -32,7 +32,7 @@ def router(registry: Registry, dataplane: Any, settings: Settings) -> APIRouter:
 
         check_name(name)
         report = await run_in_threadpool(
-            drift_report, registry, log_writer(dataplane, settings), name, version, since, method=method
+            drift_report, registry, log_writer(dataplane, registry, settings), name, version, since, method=method
         )
         return report.to_dict()
 
@@ -44,6 +44,6 @@ def drift_gauges(registry: Registry, dataplane: Any, settings: Settings) -> Drif
         return [(s.name, s.version) for s in dataplane.metrics.statistics.select()]
 
     return DriftGauges(
-        registry, log_writer(dataplane, settings), served, dataplane.metrics.registry,
+        registry, log_writer(dataplane, registry, settings), served, dataplane.metrics.registry,
         interval_s=settings.drift_refresh_s, window=settings.drift_window,
     )
