@@ -110,9 +110,18 @@ def test_logged_rows_are_parquet_partitioned_by_model_version_hour(live):
     assert files
     assert all(p.relative_to(settings.home / "predictions").parts[:2] == ("model=linear", "version=1")
                for p in files)
+    import io
+
     import pyarrow.parquet as pq
 
-    table = pq.read_table(files[0])
+    from maas.monitor.log_writer import open_log_writer
+    from maas.registry import Registry
+
+    assert not files[0].read_bytes().startswith(b"PAR1")  # sealed on disk: the home is encrypted by default
+    with Registry(settings) as reg:
+        writer = open_log_writer(str(settings.home / "predictions"), reg.sealing_keys())
+    path = files[0].relative_to(settings.home / "predictions").as_posix()
+    table = pq.read_table(io.BytesIO(writer.read(path)))
     assert {"time", "model", "version", "arm", "request_id", "latency_ms", "in.x[0]", "out.y.argmax"} <= set(
         table.column_names)
     assert set(table["arm"].to_pylist()) == {"1"}  # defaults to the version until traffic splits name arms
