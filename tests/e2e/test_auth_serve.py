@@ -97,7 +97,7 @@ def test_public_bind_with_a_registry_key_and_no_tls_warns(tmp_path: Path) -> Non
 
 def test_tls_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "integration"))
-    from auth_certs import make_pki
+    from ..integration.auth_certs import make_pki
 
     pki = make_pki(tmp_path / "pki")
     http = free_port()

@@ -34,7 +34,7 @@ def test_demo_adds_digits_beside_other_models_quietly(tmp_path: Path) -> None:
     for noise in NOISE:
         assert noise not in first.stderr, first.stderr
     with Registry.open(home) as reg:
-        assert sorted(m.name for m in reg.list_models()) == ["digits", "other"]
+        assert {"digits", "other"} <= {m.name for m in reg.list_models()}  # (and the language models)
         assert [v.version for v in reg.list_versions("digits")] == [1, 2]
     again = run_demo(home)
     assert again.returncode == 0 and "already has the digits demo" in again.stdout

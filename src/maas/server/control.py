@@ -18,6 +18,7 @@ from maas.config import Settings
 from maas.errors import InvalidArgument
 from maas.jobs import JobRunner
 from maas.registry import Registry
+from maas.server.byte_ranges import ranged_response
 from maas.server.remote_trust import asks_trust, grant_trust
 from maas.server.upload import receive_upload
 from maas.types import check_name, parse_tag, parse_version
@@ -99,11 +100,11 @@ def router(registry: Registry, settings: Settings, jobs: JobRunner | None = None
         return registry.tag(ref, body.tags, body.remove).to_dict()
 
     @r.get("/versions/{ref:path}/artifacts/{role}")
-    def download(ref: str, role: str) -> Response:
+    def download(ref: str, role: str, request: Request) -> Response:
         v = registry.get(ref)
         data = registry.read_artifact(v, v.artifact(role).role)  # verified plaintext, never written to disk
-        return Response(data, media_type="application/octet-stream",
-                        headers={"Content-Disposition": f'attachment; filename="{v.model}-{v.version}-{role}"'})
+        return ranged_response(data, request.headers.get("range"),
+                               {"Content-Disposition": f'attachment; filename="{v.model}-{v.version}-{role}"'})
 
     @r.get("/versions/{ref:path}")
     def get_version(ref: str) -> dict[str, Any]:

@@ -115,9 +115,9 @@ def test_numeric_rows_for_an_image_model_are_explained_as_pictures(tmp_path: Pat
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """sklearn's 8x8 digits (numbers) sent to a model that decodes PNGs: occlusion in the picture's pixels,
     and on a model that adds up brightness, no heat where the picture is black."""
-    from explain_models import BRIGHTNESS_PRE, brightness_model
-
     from maas.registry import Registry
+
+    from .explain_models import BRIGHTNESS_PRE, brightness_model
 
     with Registry.open(tmp_path) as reg:
         reg.publish("bright", {"model.onnx": brightness_model()}, config={"preprocess": BRIGHTNESS_PRE})
