@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from maas import Client
-from maas.errors import FailedPrecondition, InvalidArgument
+from maas.errors import AlreadyExists, InvalidArgument
 from maas.protocol.grpc_gen import inference_pb2 as pb
 from maas.registry import Registry
 from maas.testing.live_server import live_server
@@ -164,7 +164,7 @@ def test_bad_rollouts_are_refused(http: httpx.Client, server: Endpoints) -> None
     r = http.post("/api/v1/models/bad/rollout", json={"to": 2})
     assert r.status_code == 409 and "already has a running rollout" in r.json()["error"]
     with Client(server.base_url) as sdk:
-        with pytest.raises(FailedPrecondition):  # the SDK maps every 409 to it
+        with pytest.raises(AlreadyExists):  # a 409 whose maas-error-code says ALREADY_EXISTS
             sdk.start_rollout("bad", 2)
         assert sdk.pause_rollout("bad")["state"] == "paused"
         assert sdk.resume_rollout("bad")["state"] == "running"

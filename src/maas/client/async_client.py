@@ -12,6 +12,7 @@ from urllib.parse import quote
 import httpx
 
 from maas.errors import (
+    AlreadyExists,
     DeadlineExceeded,
     FailedPrecondition,
     Internal,
@@ -78,7 +79,10 @@ class AsyncClient:
                 message = resp.json().get("error", resp.text)
             except (json.JSONDecodeError, AttributeError):
                 message = resp.text
-            raise _BY_STATUS.get(resp.status_code, Internal)(str(message))
+            error = _BY_STATUS.get(resp.status_code, Internal)
+            if resp.status_code == 409 and resp.headers.get("maas-error-code") == "ALREADY_EXISTS":
+                error = AlreadyExists  # 409 is also FAILED_PRECONDITION; the server's code header tells them apart
+            raise error(str(message))
         return resp.json() if resp.headers.get("content-type", "").startswith("application/json") else resp
 
     # --- models ----------------------------------------------------------------------------------------
@@ -162,6 +166,7 @@ class AsyncClient:
     async def audit(self, limit: int = 100, actor: str | None = None) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"limit": limit, **({"actor": actor} if actor else {})}
         return list(await self._call("GET", "/api/v1/audit", params=params))
+
     # --- traffic ---------------------------------------------------------------------------------------
     async def get_traffic(self, name: str) -> dict[str, Any]:
         """The model's split: `arms`, `shadow`, `sticky_header` (and `default` when there is none)."""

@@ -34,9 +34,15 @@ def status_of(exc: MaasError) -> int:
     return HTTP_STATUS.get(exc.code, 500)
 
 
-def error_response(status: int, message: str) -> JSONResponse:
+# The error's transport-neutral code, for clients that must tell apart codes sharing a status (409 is both
+# ALREADY_EXISTS and FAILED_PRECONDITION); the body keeps KServe's `{"error": message}` shape.
+ERROR_CODE_HEADER = "maas-error-code"
+
+
+def error_response(status: int, message: str, code: Code | None = None) -> JSONResponse:
     """Every error body is `{"error": message}` (KServe v2's shape), on every route."""
-    return JSONResponse({"error": message}, status_code=status)
+    headers = {ERROR_CODE_HEADER: code.value} if code is not None else None
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 def install(app: FastAPI) -> None:
@@ -45,7 +51,7 @@ def install(app: FastAPI) -> None:
         status = status_of(exc)
         if status >= 500:
             log.error("%s: %s", exc.code, exc.message)
-        return error_response(status, exc.message)
+        return error_response(status, exc.message, exc.code)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
