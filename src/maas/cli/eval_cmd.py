@@ -96,10 +96,12 @@ def cv_command(
     from maas.evaluate.families import family_task, make_estimator, parse_param
 
     params = dict(parse_param(p) for p in param or [])
-    estimator = make_estimator(family, params)
+    family_task(family)  # an unknown family fails before the data is read
     dataset = load_dataset(data, target=target)
+    task = family_task(family, dataset.task_hint)
+    estimator = make_estimator(family, params, task, seed)
     with progress(f"{k}-fold cross-validation of {family}"):
-        scores = cross_validate(estimator, dataset, k=k, task=family_task(family), seed=seed)
+        scores = cross_validate(estimator, dataset, k=k, task=task, seed=seed)
     if json_:
         return print_json({
             "family": family, "params": params, "dataset": dataset.name, "fingerprint": dataset.fingerprint,

@@ -1,53 +1,43 @@
-"""scikit-learn estimators by short name, from a fixed allow-list: the CLI never imports a module path a
-user typed. Parameters come as `key=value` text and are checked against the estimator's own parameters."""
+"""`maas cv`'s estimators: the families of `train/families.py` (one allow-list for train and cv), with
+parameters given as `key=value` text and checked against the estimator's own parameters."""
 
 from __future__ import annotations
 
 import ast
-import importlib
 from typing import Any
 
 from maas.errors import InvalidArgument
 from maas.evaluate.datasets import Task
 
-# name -> (module, class, task)
-FAMILIES: dict[str, tuple[str, str, Task]] = {
-    "logistic_regression": ("sklearn.linear_model", "LogisticRegression", "classification"),
-    "random_forest": ("sklearn.ensemble", "RandomForestClassifier", "classification"),
-    "gradient_boosting": ("sklearn.ensemble", "HistGradientBoostingClassifier", "classification"),
-    "svc": ("sklearn.svm", "SVC", "classification"),
-    "knn": ("sklearn.neighbors", "KNeighborsClassifier", "classification"),
-    "decision_tree": ("sklearn.tree", "DecisionTreeClassifier", "classification"),
-    "naive_bayes": ("sklearn.naive_bayes", "GaussianNB", "classification"),
-    "linear_regression": ("sklearn.linear_model", "LinearRegression", "regression"),
-    "ridge": ("sklearn.linear_model", "Ridge", "regression"),
-    "lasso": ("sklearn.linear_model", "Lasso", "regression"),
-    "random_forest_regressor": ("sklearn.ensemble", "RandomForestRegressor", "regression"),
-    "gradient_boosting_regressor": ("sklearn.ensemble", "HistGradientBoostingRegressor", "regression"),
-    "knn_regressor": ("sklearn.neighbors", "KNeighborsRegressor", "regression"),
-    "svr": ("sklearn.svm", "SVR", "regression"),
-}
+
+def family_names() -> list[str]:
+    from maas.train.families import SKLEARN_FAMILIES
+
+    return sorted(SKLEARN_FAMILIES)
 
 
-def family_task(name: str) -> Task:
-    return _entry(name)[2]
+def family_task(name: str, hint: str | None = None) -> Task:
+    from maas.train import families
+
+    return families.family_task(name, hint)
 
 
-def make_estimator(name: str, params: dict[str, str] | None = None) -> Any:
-    """A fresh, unfitted estimator of family `name` with `params` (text values parsed as Python literals)."""
-    module, cls, _ = _entry(name)
-    estimator = getattr(importlib.import_module(module), cls)()
-    valid = estimator.get_params()
-    values: dict[str, Any] = {}
-    for key, text in (params or {}).items():
+def make_estimator(name: str, params: dict[str, str] | None = None, task: str | None = None, seed: int = 0) -> Any:
+    """A fresh, unfitted estimator of family `name` for `task` (default: what the family does first) with
+    `params` (text values parsed as Python literals)."""
+    from maas.train import families
+
+    task = families.family_task(name, task)
+    values = {key: parse_value(text) for key, text in (params or {}).items()}
+    probe = families.make_estimator(name, task, {}, seed)
+    valid = probe.get_params()
+    for key in values:
         if key not in valid:
             raise InvalidArgument(f"{name} has no parameter {key!r}; it has {sorted(valid)}")
-        values[key] = parse_value(text)
     try:
-        estimator.set_params(**values)
+        return probe.set_params(**values)
     except (ValueError, TypeError) as exc:
         raise InvalidArgument(f"invalid parameters for {name}: {exc}") from None
-    return estimator
 
 
 def parse_param(text: str) -> tuple[str, str]:
@@ -63,10 +53,3 @@ def parse_value(text: str) -> Any:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
         return text
-
-
-def _entry(name: str) -> tuple[str, str, Task]:
-    try:
-        return FAMILIES[name]
-    except KeyError:
-        raise InvalidArgument(f"unknown model family {name!r}; choose one of {sorted(FAMILIES)}") from None

@@ -15,14 +15,6 @@ from maas.errors import FailedPrecondition, InvalidArgument
 from maas.types import TensorSpec, numpy_dtype
 
 DEFAULT_BATCH = 256
-_ORT_TO_V2 = {
-    "tensor(float)": "FP32", "tensor(double)": "FP64", "tensor(float16)": "FP16", "tensor(int8)": "INT8",
-    "tensor(int16)": "INT16", "tensor(int32)": "INT32", "tensor(int64)": "INT64", "tensor(uint8)": "UINT8",
-    "tensor(uint16)": "UINT16", "tensor(uint32)": "UINT32", "tensor(uint64)": "UINT64", "tensor(bool)": "BOOL",
-    "tensor(string)": "BYTES",
-}
-_CAST = {"FP32": np.float32, "FP16": np.float16, "FP64": np.float64, "INT64": np.int64, "INT32": np.int32,
-         "UINT8": np.uint8}
 
 
 def _open_runtime(model: bytes | str | os.PathLike[str]) -> Any:

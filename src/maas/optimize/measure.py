@@ -1,4 +1,5 @@
-"""Measurements shared by every transform: size on disk (raw and gzip), latency and throughput, parity.
+"""Measurements shared by every transform: size on disk (raw and gzip), latency and throughput, parity; the
+size and the timing loop are evaluate's (`evaluate/latency.py`), reported under optimize's keys.
 
 Timings are bounded (a fixed number of runs or a time cap, whichever comes first) and only reported,
 never asserted: on a shared 2-core machine they are indications, not guarantees.
@@ -6,8 +7,6 @@ never asserted: on a shared 2-core machine they are indications, not guarantees.
 
 from __future__ import annotations
 
-import gzip
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +26,11 @@ def session(model_path: str | Path, threads: int = 0) -> Any:
 
 
 def sizes(model_path: str | Path) -> dict[str, int]:
-    """Bytes on disk and gzip-compressed (what unstructured sparsity actually saves shows in the latter)."""
-    raw = Path(model_path).read_bytes()
-    return {"size_bytes": len(raw), "gzip_bytes": len(gzip.compress(raw, compresslevel=6, mtime=0))}
+    """evaluate's size measurement, under the keys the optimize report has always used."""
+    from maas.evaluate.latency import model_size
+
+    size = model_size(model_path)
+    return {"size_bytes": size["bytes"], "gzip_bytes": size["gzip_bytes"]}
 
 
 def sample_inputs(signature: Signature, batch: int, seed: int = 0) -> np.ndarray:
@@ -52,26 +53,16 @@ def speed(
     model_path: str | Path, x: np.ndarray, *, runs_b1: int = 100, runs_b32: int = 20, time_cap_s: float = 2.0
 ) -> dict[str, float]:
     """Latency p50 at batch 1 (ms) and throughput at batch 32 (samples/s), each after a warm-up run."""
+    from maas.evaluate.latency import time_calls
+
     sess = session(model_path)
     name = sess.get_inputs()[0].name
-    out: dict[str, float] = {}
     one, many = _batch(x, 1), _batch(x, 32)
-    sess.run(None, {name: one})
-    times: list[float] = []
-    deadline = time.perf_counter() + time_cap_s
-    while len(times) < runs_b1 and (len(times) < 5 or time.perf_counter() < deadline):
-        t0 = time.perf_counter()
-        sess.run(None, {name: one})
-        times.append(time.perf_counter() - t0)
-    out["latency_p50_ms_b1"] = round(float(np.median(times)) * 1e3, 4)
-    sess.run(None, {name: many})
-    runs, t_start = 0, time.perf_counter()
-    deadline = t_start + time_cap_s
-    while runs < runs_b32 and (runs < 3 or time.perf_counter() < deadline):
-        sess.run(None, {name: many})
-        runs += 1
-    out["throughput_b32"] = round(32 * runs / (time.perf_counter() - t_start), 2)
-    return out
+    b1 = time_calls(lambda: sess.run(None, {name: one}), budget_s=time_cap_s, max_iterations=runs_b1,
+                    min_iterations=5)
+    b32 = time_calls(lambda: sess.run(None, {name: many}), budget_s=time_cap_s, max_iterations=runs_b32)
+    return {"latency_p50_ms_b1": round(float(np.median(b1)) * 1e3, 4),
+            "throughput_b32": round(32 * len(b32) / sum(b32), 2)}
 
 
 def parity(reference: str | Path, candidate: str | Path, x: np.ndarray) -> dict[str, Any]:

@@ -1,10 +1,10 @@
-"""Model families by allow-listed name. A config names a family, never a module path, so a YAML file can
-only ever build one of these classes (nothing user-given is imported)."""
+"""Model families by allow-listed name, the one table for `maas train` and `maas cv`. A config or a command
+names a family, never a module path, so nothing user-given is ever imported."""
 
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, Literal
 
 from maas.errors import InvalidArgument
 
@@ -23,9 +23,25 @@ SKLEARN_FAMILIES: dict[str, tuple[str, str | None, str | None]] = {
         "sklearn.ensemble", "HistGradientBoostingClassifier", "HistGradientBoostingRegressor",
     ),
     "mlp": ("sklearn.neural_network", "MLPClassifier", "MLPRegressor"),
+    "naive_bayes": ("sklearn.naive_bayes", "GaussianNB", None),
+    "lasso": ("sklearn.linear_model", None, "Lasso"),
 }
 NET_FAMILIES = frozenset({"torch_mlp", "torch_cnn", "keras_mlp", "keras_cnn"})
 CNN_FAMILIES = frozenset({"torch_cnn", "keras_cnn"})
+
+
+def family_task(family: str, hint: str | None = None) -> Literal["classification", "regression"]:
+    """The task a family is used for: `hint` (a data set's task) when the family can do it, else the one it
+    can do (classification first)."""
+    if family not in SKLEARN_FAMILIES:
+        raise InvalidArgument(f"unknown model family {family!r}; choose one of {sorted(SKLEARN_FAMILIES)}")
+    _, clf, reg = SKLEARN_FAMILIES[family]
+    can: list[Literal["classification", "regression"]] = []
+    if clf:
+        can.append("classification")
+    if reg:
+        can.append("regression")
+    return next((t for t in can if t == hint), can[0])
 
 
 def net_backend(family: str) -> Any:

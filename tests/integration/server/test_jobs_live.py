@@ -17,6 +17,10 @@ from maas.jobs.runner import JobRunner
 from maas.registry import Registry
 from maas.testing.live_server import live_server
 
+# Every test here serves a scikit-learn model converted with skl2onnx: without them, skip (not error).
+pytest.importorskip("sklearn")
+pytest.importorskip("skl2onnx")
+
 
 @pytest.fixture(scope="module")
 def iris_home(tmp_path_factory: pytest.TempPathFactory) -> Path:

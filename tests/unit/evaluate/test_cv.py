@@ -12,7 +12,7 @@ import pytest
 from maas.errors import InvalidArgument
 from maas.evaluate import cross_validate, load_dataset
 from maas.evaluate.datasets import make_dataset
-from maas.evaluate.families import FAMILIES, family_task, make_estimator, parse_param, parse_value
+from maas.evaluate.families import family_names, family_task, make_estimator, parse_param, parse_value
 
 
 @pytest.fixture(autouse=True)
@@ -48,7 +48,8 @@ def test_folds_are_stratified() -> None:
 
 
 def test_regression_family() -> None:
-    scores = cross_validate(make_estimator("ridge", {"alpha": "0.5"}), load_dataset("sklearn:diabetes"), k=3)
+    ridge = make_estimator("ridge", {"alpha": "0.5"}, "regression")
+    scores = cross_validate(ridge, load_dataset("sklearn:diabetes"), k=3)
     assert set(scores) == {"mae", "rmse", "r2"} and 0.3 < scores["r2"][0] < 0.6 and scores["r2"][1] > 0
 
 
@@ -57,24 +58,39 @@ def test_too_small_for_k_folds_names_the_dataset() -> None:
     with pytest.raises(InvalidArgument, match="tiny is too small for 3 folds: class 1 has only 2"):
         cross_validate(make_estimator("knn"), data, k=3)
     with pytest.raises(InvalidArgument, match="small is too small for 5 folds: 4 samples"):
-        cross_validate(make_estimator("ridge"), make_dataset(np.zeros((4, 1)), np.zeros(4), "small"), k=5)
+        small = make_dataset(np.zeros((4, 1)), np.zeros(4), "small")
+        cross_validate(make_estimator("ridge", task="regression"), small, k=5)
     with pytest.raises(InvalidArgument, match="k >= 2"):
-        cross_validate(make_estimator("ridge"), load_dataset("sklearn:diabetes"), k=1)
+        cross_validate(make_estimator("ridge", task="regression"), load_dataset("sklearn:diabetes"), k=1)
 
 
 def test_families_are_an_allow_list_with_checked_params() -> None:
-    assert family_task("random_forest") == "classification" and family_task("ridge") == "regression"
+    assert family_task("random_forest") == "classification" and family_task("lasso") == "regression"
+    assert family_task("ridge", "regression") == "regression" and family_task("naive_bayes", "regression") == (
+        "classification")
     est = make_estimator("random_forest", {"n_estimators": "7", "max_depth": "None", "criterion": "entropy"})
     assert (est.n_estimators, est.max_depth, est.criterion) == (7, None, "entropy")
-    for name in FAMILIES:
+    for name in family_names():
         assert hasattr(make_estimator(name), "fit")
     with pytest.raises(InvalidArgument, match="unknown model family 'os.system'"):
         make_estimator("os.system")
     with pytest.raises(InvalidArgument, match="has no parameter 'bogus'"):
-        make_estimator("svc", {"bogus": "1"})
+        make_estimator("svm", {"bogus": "1"})
     with pytest.raises(InvalidArgument, match="KEY=VALUE"):
         parse_param("C")
     assert parse_param(" C = 2.5 ") == ("C", "2.5") and parse_value("rbf") == "rbf" and parse_value("3") == 3
+
+
+def test_cv_and_train_share_one_family_table() -> None:
+    from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
+
+    from maas.train.families import make_estimator as train_estimator
+
+    for name in family_names():
+        task = family_task(name)
+        assert type(make_estimator(name, task=task)) is type(train_estimator(name, task, {}, 0)), name
+    assert type(make_estimator("gradient_boosting")) is GradientBoostingClassifier
+    assert type(make_estimator("hist_gradient_boosting")) is HistGradientBoostingClassifier
 
 
 def test_factory_and_bad_fit_are_reported(tmp_path: Any) -> None:

@@ -80,8 +80,8 @@ def test_cv_json(app: typer.Typer) -> None:
         (("eval", "iris", "--data", "sklearn:iris", "--task", "ranking"), 2, "unknown task"),
         (("eval", "iris", "--data", "sklearn:wine"), 2, "do not fit"),
         (("cv", "os.system", "--data", "sklearn:iris"), 2, "unknown model family"),
-        (("cv", "svc", "--data", "sklearn:iris", "--param", "bogus=1"), 2, "no parameter 'bogus'"),
-        (("cv", "svc", "--data", "sklearn:iris", "-k", "100"), 2, "too small for 100 folds"),
+        (("cv", "svm", "--data", "sklearn:iris", "--param", "bogus=1"), 2, "no parameter 'bogus'"),
+        (("cv", "svm", "--data", "sklearn:iris", "-k", "100"), 2, "too small for 100 folds"),
     ],
 )
 def test_errors_are_one_line(app: typer.Typer, args: tuple[str, ...], exit_code: int, words: str) -> None:
