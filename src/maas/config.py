@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The one default largest batch: what an import records and the server uses when a version says nothing, and
+# the batch size evaluate measures latency at.
+DEFAULT_MAX_BATCH_SIZE = 64
 
 
 class Settings(BaseSettings):
@@ -58,6 +63,16 @@ class Settings(BaseSettings):
     explain_max_evals: int = Field(2000, ge=1, description="Largest max_evals one explain request may ask for")
     explain_max_rows: int = Field(16, ge=1, description="Most rows one explain request may carry")
     explain_timeout_s: float = Field(30.0, gt=0, description="Time limit of one explain request (then 504)")
+
+    # Serving: how `maas serve` runs models (the per-model batching lives in each version's config and --set).
+    inference_threads: int = Field(
+        default_factory=lambda: max(1, os.cpu_count() or 1), ge=1, le=1024,
+        description="Threads running model code; keep threads x intra-op threads <= cores")
+    request_timeout_s: float = Field(60.0, gt=0, description="Default deadline of one inference request")
+    poll_interval_s: float = Field(0.5, gt=0, description="How often the server looks for new versions/aliases")
+    use_cuda: bool = Field(False, description="Run models with onnxruntime's CUDA provider")
+    default_max_batch_size: int = Field(
+        DEFAULT_MAX_BATCH_SIZE, ge=0, description="Largest batch for versions that declare none")
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

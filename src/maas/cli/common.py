@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 
 from maas.config import Settings
-from maas.errors import Code, MaasError
+from maas.errors import Code, InvalidArgument, MaasError
 
 EXIT_CODES = {
     Code.INVALID_ARGUMENT: 2,
@@ -45,7 +45,14 @@ class CliState:
         self.json_errors = False  # `--json` on the command line: errors as {"error": …} too
 
     def settings(self, **more: Any) -> Settings:
-        return Settings(**{**self.overrides, **more})
+        from pydantic import ValidationError
+
+        try:
+            return Settings(**{**self.overrides, **more})
+        except ValidationError as exc:  # a bad MAAS_* variable or flag: one line naming it
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            raise InvalidArgument(f"invalid setting {where} (env MAAS_{where.upper()}): {first['msg']}") from None
 
     def registry(self) -> Any:
         if self._registry is None:

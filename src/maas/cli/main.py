@@ -236,6 +236,14 @@ def serve(
     allow_remote_trust: Annotated[bool | None, typer.Option(
         "--allow-remote-trust", help="Let admin-key callers upload code-running formats with trust=true "
                                      "(env MAAS_ALLOW_REMOTE_TRUST, default off).")] = None,
+    inference_threads: Annotated[int | None, typer.Option(
+        help="Threads running model code (env MAAS_INFERENCE_THREADS, default the CPU count).")] = None,
+    request_timeout_s: Annotated[float | None, typer.Option(
+        "--request-timeout", help="Default request deadline in seconds (env MAAS_REQUEST_TIMEOUT_S, 60).")] = None,
+    poll_interval_s: Annotated[float | None, typer.Option(
+        "--poll-interval", help="Seconds between registry checks (env MAAS_POLL_INTERVAL_S, 0.5).")] = None,
+    use_cuda: Annotated[bool | None, typer.Option(
+        "--cuda/--no-cuda", help="onnxruntime's CUDA provider (env MAAS_USE_CUDA, off).")] = None,
 ) -> None:
     """Serve the registry: control API, KServe v2 REST and gRPC, in one process."""
     from maas.server.main import run
@@ -243,7 +251,8 @@ def serve(
     flags = {"host": host, "http_port": http_port, "grpc_port": grpc_port, "api_key": api_key,
              "tracing": trace or None, "allow_remote_trust": allow_remote_trust, "max_queue_size": max_queue_size,
              "max_queue_wait_ms": max_queue_wait_ms, "tls_cert": tls_cert, "tls_key": tls_key,
-             "tls_client_ca": tls_client_ca}
+             "tls_client_ca": tls_client_ca, "inference_threads": inference_threads,
+             "request_timeout_s": request_timeout_s, "poll_interval_s": poll_interval_s, "use_cuda": use_cuda}
     from maas.serving.options import parse_overrides
 
     parse_overrides(override or [])  # a bad --set fails here, as a one-line error, before anything starts

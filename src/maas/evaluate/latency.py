@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 
+from maas.config import DEFAULT_MAX_BATCH_SIZE
 from maas.evaluate.runner import Runner
 
 DEFAULT_BUDGET_S = 1.0
 DEFAULT_MAX_ITERATIONS = 200
-LARGEST_BATCH = 64  # used when a version declares no max_batch_size
 
 
 def model_size(path: str | os.PathLike[str]) -> dict[str, int]:
@@ -60,9 +60,9 @@ def measure(
 
 
 def benchmark(runner: Runner, prepared: np.ndarray, *, budget_s: float = DEFAULT_BUDGET_S) -> dict[str, Any]:
-    """Latency at batch 1 and at the version's largest batch (its max_batch_size, else 64)."""
+    """Latency at batch 1 and at the version's largest batch (its max_batch_size, else the default)."""
     fixed = runner.input.shape[0] if runner.input.shape else -1
-    sizes = [fixed] if fixed > 0 else sorted({1, runner.max_batch_size or LARGEST_BATCH})
+    sizes = [fixed] if fixed > 0 else sorted({1, runner.max_batch_size or DEFAULT_MAX_BATCH_SIZE})
     return {f"batch_{n}": measure(runner, prepared, batch_size=n, budget_s=budget_s / len(sizes)) for n in sizes}
 
 

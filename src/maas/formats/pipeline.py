@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from maas.config import DEFAULT_MAX_BATCH_SIZE
 from maas.errors import InvalidArgument, MaasError
 from maas.formats import onnx_file, output_names, parity, signature
 from maas.formats.options import ImportOptions
 from maas.registry import MODEL_ROLE, ModelVersion, Registry
 
 log = logging.getLogger(__name__)
-DEFAULT_MAX_BATCH = 64
 
 # The frameworks' exporters keep global state (tracing, op registries), so conversions run one at a time.
 _CONVERT_LOCK = threading.RLock()
@@ -128,7 +128,7 @@ def verify_and_publish(registry: Registry, conv: Converted, opts: ImportOptions,
     if opts.max_batch_size is not None:
         config["max_batch_size"] = opts.max_batch_size if sig.batch_axis else 0
     else:
-        config["max_batch_size"] = DEFAULT_MAX_BATCH if sig.batch_axis else 0
+        config["max_batch_size"] = DEFAULT_MAX_BATCH_SIZE if sig.batch_axis else 0
     if opts.preprocess:
         config["preprocess"] = opts.preprocess
     if opts.postprocess:

@@ -98,8 +98,8 @@ def build_server(
     check_tls(settings)
     registry = Registry(settings)
     check_bind(settings, registry_keys=bool(registry.key_store().list()))
-    options = ServingOptions(models=tuple(models) if models else None, overrides=parse_overrides(overrides or []),
-                             max_queue_size=settings.max_queue_size, max_queue_wait_s=settings.max_queue_wait_ms / 1e3)
+    options = ServingOptions.from_settings(
+        settings, tuple(models) if models else None, parse_overrides(overrides or []))
     dataplane = ServingDataPlane(registry, options)
     dataplane.predictions = prediction_log(settings, registry, dataplane.metrics.registry)
     from maas.monitor.tracing import tracer_from_environment

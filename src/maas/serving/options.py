@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from maas.config import DEFAULT_MAX_BATCH_SIZE, Settings
 from maas.errors import InvalidArgument
 
 
@@ -39,7 +40,7 @@ class ServingOptions:
     request_timeout_s: float = 60.0
     poll_interval_s: float = 0.5
     inference_threads: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
-    default_max_batch_size: int = 8  # used when a version says nothing and its inputs have a dynamic dim 0
+    default_max_batch_size: int = DEFAULT_MAX_BATCH_SIZE  # a version that says nothing, with a dynamic dim 0
     default_max_queue_delay_us: int = 500
     default_instances: int = 1
     default_intra_op_threads: int = 1
@@ -47,6 +48,20 @@ class ServingOptions:
     max_request_elements: int = 1 << 28  # refuse absurd shapes before allocating anything
     use_cuda: bool = False
     overrides: Mapping[str, ModelOverrides] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, models: tuple[str, ...] | None = None,
+        overrides: Mapping[str, ModelOverrides] | None = None,
+    ) -> ServingOptions:
+        """The serving part of the one `Settings` (env MAAS_*, flags, shown by `maas config`)."""
+        return cls(
+            models=models, max_queue_size=settings.max_queue_size, max_queue_wait_s=settings.max_queue_wait_ms / 1e3,
+            request_timeout_s=settings.request_timeout_s, poll_interval_s=settings.poll_interval_s,
+            inference_threads=settings.inference_threads,
+            default_max_batch_size=settings.default_max_batch_size, use_cuda=settings.use_cuda,
+            overrides=overrides or {},
+        )
 
     def __post_init__(self) -> None:
         if self.max_queue_size < 1:
