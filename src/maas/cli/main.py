@@ -266,8 +266,7 @@ def demo(
     epochs: Annotated[int, typer.Option(min=1, max=100, help="Training epochs of the demo CNN.")] = 8,
     json_: JsonFlag = False,
 ) -> None:
-    """Register the `digits` demo (Keras CNN on scikit-learn's digits, fp32 + int8) unless `digits` exists, and
-    the language models `smollm2` (chat) and `minilm` (embeddings) if they are not there yet."""
+    """Register the demo models the registry lacks: `digits` (Keras CNN, fp32 + int8), `smollm2`, `minilm`."""
     from maas import demo as seed_demo
 
     reg = state.registry()
