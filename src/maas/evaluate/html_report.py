@@ -20,12 +20,17 @@ MAX_ROC_CLASSES = 10
 
 def write_report(report: EvalReport, directory: str | Path) -> dict[str, Path]:
     """Write `report.json` and `report.html` under `directory` (created if needed); return their paths."""
+    return write_json_and_html(directory, "report", report.to_dict(), render_html(report))
+
+
+def write_json_and_html(directory: str | Path, stem: str, data: dict[str, Any], page_html: str) -> dict[str, Path]:
+    """`STEM.json` and `STEM.html` under `directory` (created if needed), as every report writes them."""
     out = Path(directory)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        json_path, html_path = out / "report.json", out / "report.html"
-        json_path.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
-        html_path.write_text(render_html(report))
+        json_path, html_path = out / f"{stem}.json", out / f"{stem}.html"
+        json_path.write_text(json.dumps(data, indent=2) + "\n")
+        html_path.write_text(page_html)
     except OSError as exc:
         raise InvalidArgument(f"cannot write the report to {out}: {exc}") from None
     return {"json": json_path, "html": html_path}

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from pathlib import Path
 
 import numpy as np
 
-from maas.errors import InvalidArgument
-from maas.evaluate.html_report import figure_html, new_figure, page, png_base64
+from maas.evaluate.html_report import figure_html, new_figure, page, png_base64, write_json_and_html
 from maas.explain.dataset import DatasetExplanation
 from maas.explain.heatmap import overlay_png
 
@@ -21,15 +19,7 @@ GRID = 24  # inputs shown with their heat maps
 
 
 def write_report(result: DatasetExplanation, directory: str | Path) -> dict[str, Path]:
-    out = Path(directory)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        json_path, html_path = out / "explanation.json", out / "explanation.html"
-        json_path.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
-        html_path.write_text(render_html(result))
-    except OSError as exc:
-        raise InvalidArgument(f"cannot write the report to {out}: {exc}") from None
-    return {"json": json_path, "html": html_path}
+    return write_json_and_html(directory, "explanation", result.to_dict(), render_html(result))
 
 
 def render_html(result: DatasetExplanation) -> str:

@@ -4,7 +4,6 @@ side by side (inline SVG histograms on shared bins) with the test, its value and
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 
 import numpy as np
@@ -77,8 +76,7 @@ prediction drift: {"yes" if doc["prediction_drift"] else "no"}.</p>
 
 def write_report(report: DriftReport, folder: Path) -> tuple[Path, Path]:
     """`drift.json` and `drift.html` in `folder` (created)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    json_path, html_path = folder / "drift.json", folder / "drift.html"
-    json_path.write_text(json.dumps(report.to_dict(), indent=2))
-    html_path.write_text(render(report))
-    return json_path, html_path
+    from maas.evaluate.html_report import write_json_and_html
+
+    paths = write_json_and_html(folder, "drift", report.to_dict(), render(report))
+    return paths["json"], paths["html"]
