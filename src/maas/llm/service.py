@@ -20,6 +20,7 @@ from maas.llm.importing import materialize
 from maas.llm.metrics import LlmMetrics, VersionObserver
 from maas.llm.options import LlmSettings
 from maas.registry import ModelVersion, Registry
+from maas.serving.single_flight import SingleFlight
 from maas.types import ModelRef, check_name
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class LanguageModelService:
         self.settings = settings or LlmSettings()
         self.metrics = LlmMetrics(metrics_registry)
         self._loaded: dict[tuple[str, int], LoadedLanguageModel] = {}
-        self._loading: dict[tuple[str, int], asyncio.Task[LoadedLanguageModel]] = {}
+        self._loading: SingleFlight[tuple[str, int], LoadedLanguageModel] = SingleFlight()
         self._served: set[str] | None = None
 
     async def start(self, models: list[str] | None = None) -> None:
@@ -90,8 +91,7 @@ class LanguageModelService:
                     log.error("cannot load %s: %s", version.ref, exc.message)
 
     async def stop(self) -> None:
-        for task in list(self._loading.values()):
-            await asyncio.gather(task, return_exceptions=True)
+        await self._loading.settle()
         for loaded in list(self._loaded.values()):
             if loaded.engine is not None:
                 await loaded.engine.close()
@@ -134,12 +134,7 @@ class LanguageModelService:
         key = (version.model, version.version)
         if key in self._loaded:
             return self._loaded[key]
-        task = self._loading.get(key)
-        if task is None:
-            task = asyncio.get_running_loop().create_task(self._load(version), name=f"load {version.ref}")
-            self._loading[key] = task
-            task.add_done_callback(lambda _t: self._loading.pop(key, None))
-        return await asyncio.shield(task)
+        return await self._loading.run(key, lambda: self._load(version), f"load {version.ref}")
 
     async def _load(self, version: ModelVersion) -> LoadedLanguageModel:
         kind = str(version.config["kind"])

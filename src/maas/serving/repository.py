@@ -27,6 +27,7 @@ from maas.serving.inference import ModelIndexEntry
 from maas.serving.loaded import LoadedVersion, RuntimeFactory, build_parts, onnxruntime_factory
 from maas.serving.metrics import ServingMetrics
 from maas.serving.options import ServingOptions
+from maas.serving.single_flight import SingleFlight
 from maas.serving.warmup import stored_sample, warm_up
 from maas.traffic.routing import ActiveSplit, ArmChooser
 from maas.traffic.store import TrafficStore
@@ -53,7 +54,7 @@ class ModelRepository:
         self._factory = runtime_factory
         self._versions: dict[Key, LoadedVersion] = {}
         self._failed: dict[Key, str] = {}
-        self._loading: dict[Key, asyncio.Task[LoadedVersion]] = {}
+        self._loading: SingleFlight[tuple[str, int], LoadedVersion] = SingleFlight()
         self._default: dict[str, int] = {}  # name -> version a bare request is served by
         self._on_demand: set[Key] = set()
         self._served: set[str] | None = None  # None: every model in the registry
@@ -74,8 +75,7 @@ class ModelRepository:
         if self._poller is not None:
             self._poller.cancel()
             await asyncio.gather(self._poller, return_exceptions=True)
-        for task in list(self._loading.values()):
-            await asyncio.gather(task, return_exceptions=True)
+        await self._loading.settle()
         keys = list(self._versions)
         await asyncio.gather(*(self._unload(k, grace_s) for k in keys))
 
@@ -242,12 +242,7 @@ class ModelRepository:
         key = (version.model, version.version)
         if key in self._versions:
             return self._versions[key]
-        task = self._loading.get(key)
-        if task is None:
-            task = asyncio.get_running_loop().create_task(self._load(version), name=f"load {version.ref}")
-            self._loading[key] = task
-            task.add_done_callback(lambda _t: self._loading.pop(key, None))
-        return await asyncio.shield(task)
+        return await self._loading.run(key, lambda: self._load(version), f"load {version.ref}")
 
     async def _load(self, version: ModelVersion) -> LoadedVersion:
         key = (version.model, version.version)
