@@ -241,7 +241,7 @@ def router(console: Console) -> APIRouter:
     def monitoring(request: Request, model: str = "") -> Response:
         principal = who(request)
         names = [m.name for m in registry.list_models() if principal.allows_model(m.name)]
-        served = [n for n in console.history.models() if principal.allows_model(n.split(":")[0]) and ":" not in n]
+        served = [n for n in console.history.models() if ":" not in n and principal.allows_model(n)]
         model = model or (served[0] if served else (names[0] if names else ""))
         if model:
             check_name(model)

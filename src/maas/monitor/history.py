@@ -1,9 +1,9 @@
 """A short in-process history of the server's own serving metrics, so the console can chart requests/s,
 latency percentiles, errors and queue depth over the last minutes without a Prometheus server.
 
-Every `interval_s` a thread reads the data plane's Prometheus registry (the figures `/metrics` exports), folds
-the versions of each model together and keeps the difference to the previous reading in a ring of `keep`
-points per model (by default 2 s × 300 = 10 minutes). Reading is cheap: the collectors are in memory."""
+Every `interval_s` a thread reads the data plane's Prometheus registry (the figures `/metrics` exports) and
+keeps the difference to the previous reading in a ring of `keep` points per model (its versions folded
+together) and per `model:version` (by default 2 s × 300 = 10 minutes); reading is cheap, the collectors are in memory."""
 
 from __future__ import annotations
 
@@ -33,15 +33,17 @@ class Point:
 
 
 def by_model(sample: dict[str, Any]) -> dict[str, Any]:
-    """`parse`'s samples keyed by (model, "") : every version of a model summed."""
+    """`parse`'s samples keyed by model (every version summed) and by `model:version` (the arms' figures)."""
     out: dict[str, Any] = {"requests": {}, "errors": {}, "buckets": {}, "depth": {}}
     for kind in ("requests", "errors", "depth"):
-        for (model, _), value in sample[kind].items():
-            out[kind][model] = out[kind].get(model, 0.0) + value
-    for (model, _), buckets in sample["buckets"].items():
-        merged = out["buckets"].setdefault(model, {})
-        for le, count in buckets.items():
-            merged[le] = merged.get(le, 0.0) + count
+        for (model, version), value in sample[kind].items():
+            for key in (model, f"{model}:{version}"):
+                out[kind][key] = out[kind].get(key, 0.0) + value
+    for (model, version), buckets in sample["buckets"].items():
+        for key in (model, f"{model}:{version}"):
+            merged = out["buckets"].setdefault(key, {})
+            for le, count in buckets.items():
+                merged[le] = merged.get(le, 0.0) + count
     return out
 
 
