@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP) ## create .venv and install maas with every extra (pip, torch pinned by constraints.txt)
 
-run: $(STAMP) ## install, add the demo models the registry lacks (digits, smollm2, minilm), serve MAAS_HOME (default ~/.maas) on 127.0.0.1:8000 (HTTP) and :8001 (gRPC)
+run: $(STAMP) ## install, add the demo models the registry lacks (digits, smollm2, minilm), serve MAAS_HOME (default ~/.maas) on 127.0.0.1:8000 (HTTP, the console at /) and :8001 (gRPC)
 	$(VENV)/bin/maas demo
 	$(VENV)/bin/maas serve
 

@@ -245,7 +245,7 @@ def serve(
     use_cuda: Annotated[bool | None, typer.Option(
         "--cuda/--no-cuda", help="onnxruntime's CUDA provider (env MAAS_USE_CUDA, off).")] = None,
 ) -> None:
-    """Serve the registry: control API, KServe v2 REST and gRPC, in one process."""
+    """Serve the registry: control API, KServe v2 REST and gRPC, and the web console at /, in one process."""
     from maas.server.main import run
 
     flags = {"host": host, "http_port": http_port, "grpc_port": grpc_port, "api_key": api_key,

@@ -3,7 +3,8 @@ latency percentiles, errors and queue depth over the last minutes without a Prom
 
 Every `interval_s` a thread reads the data plane's Prometheus registry (the figures `/metrics` exports) and
 keeps the difference to the previous reading in a ring of `keep` points per model (its versions folded
-together) and per `model:version` (by default 2 s × 300 = 10 minutes); reading is cheap, the collectors are in memory."""
+together) and per `model:version` (by default 2 s × 300 = 10 minutes). The collectors are in memory, so a
+reading is cheap."""
 
 from __future__ import annotations
 

@@ -123,7 +123,8 @@ def build_server(
 
 
 def ready_line(settings: Settings, server: uvicorn.Server, app: Any, dataplane: Any) -> str:
-    """One line once both listeners are up: where to reach REST, gRPC and the docs, and what is served."""
+    """One line once both listeners are up: where to reach REST, gRPC, the console and the docs, and what is
+    served."""
     host = settings.host if settings.host not in ("0.0.0.0", "::") else "127.0.0.1"
     http_port = server.servers[0].sockets[0].getsockname()[1] if server.servers else settings.http_port
     base = f"http://{host}:{http_port}"
@@ -132,7 +133,7 @@ def ready_line(settings: Settings, server: uvicorn.Server, app: Any, dataplane: 
     grpc_port = getattr(getattr(app, "state", None), "grpc_port", None)
     served = sorted(f"{v.name}:{v.number}" for v in dataplane.repository.all_loaded())
     grpc = f"gRPC {host}:{grpc_port}, " if grpc_port else ""
-    return (f"maas ready: REST {base}, {grpc}docs {base}/docs; serving "
+    return (f"maas ready: REST {base}, {grpc}console {base}/, docs {base}/docs; serving "
             f"{', '.join(served) if served else 'no models yet'} from {settings.home}")
 
 
