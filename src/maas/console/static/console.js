@@ -404,7 +404,7 @@ function startPlayground(box) {
       const mine = document.createElement("p"); mine.className = "user"; mine.textContent = text; log.append(mine);
       const theirs = document.createElement("p"); theirs.className = "assistant"; log.append(theirs);
       const response = await fetch("/v1/chat/completions", {method: "POST", headers: headers(true), credentials: "same-origin",
-        body: JSON.stringify({model: box.dataset.model, messages, stream: true, max_tokens: 256})});
+        body: JSON.stringify({model: box.dataset.model, messages, stream: true})});
       if (!response.ok) throw new Error((await response.json()).error?.message || response.statusText);
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = "";
