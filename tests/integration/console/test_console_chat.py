@@ -3,10 +3,9 @@ random-weight Llama on a keyless loopback server: no sign-in, as the API)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
-
-import time
 
 import httpx
 import pytest
