@@ -141,7 +141,7 @@ async function refreshArmFigures(table) {
 function lineChart(canvas, datasets, unit) {
   return new Chart(canvas, {
     type: "line",
-    data: {labels: [], datasets: datasets.map((label) => ({label, data: [], pointRadius: 0, tension: 0.2, spanGaps: true}))},
+    data: {labels: [], datasets: datasets.map((label) => ({label, data: [], pointRadius: 2, tension: 0.2, spanGaps: true}))},
     options: {animation: false, responsive: true, maintainAspectRatio: false,
               scales: {y: {beginAtZero: true, title: {display: Boolean(unit), text: unit}}}},
   });
@@ -255,13 +255,13 @@ function drawLineage(box) {
   box.style.height = `${Math.min(600, 140 + 30 * Math.ceil(versions.length / 6))}px`;
   const cy = cytoscape({
     container: box, elements, autoungrabify: true,
-    layout: {name: "breadthfirst", directed: true, spacingFactor: 1.1, padding: 10},
+    layout: {name: "breadthfirst", directed: true, spacingFactor: 1.4, padding: 10},
     style: [
       {selector: "node", style: {label: "data(label)", "background-color": "#5b8def", color: "#222",
                                  "font-size": 11, "text-valign": "bottom", "text-margin-y": 4, width: 18, height: 18}},
       {selector: "node[?archived]", style: {"background-color": "#bbb"}},
       {selector: "edge", style: {label: "data(label)", "curve-style": "bezier", "target-arrow-shape": "triangle",
-                                 width: 1.5, "font-size": 10, "text-rotation": "autorotate", "text-background-color": "#fff",
+                                 width: 1.5, "font-size": 10, "text-rotation": "none", "text-background-color": "#fff",
                                  "text-background-opacity": 0.8, "line-color": "#999", "target-arrow-color": "#999"}},
     ],
   });
@@ -322,7 +322,9 @@ function showPrediction(answer) {
   const names = labels.length === scores.length ? labels : scores.map((_, i) => String(i));
   let best = 0;
   scores.forEach((s, i) => { if (s > scores[best]) best = i; });
-  const text = outputs.map((o) => `${o.name} = ${o.data.length > 12 ? "[" + o.data.length + " values]" : JSON.stringify(o.data)}`).join("; ");
+  const shown = (o) => (o.data.length > 12 ? `[${o.data.length} values]`
+    : `[${o.data.map((x) => (typeof x === "number" && !Number.isInteger(x) ? fmt(x) : x)).join(", ")}]`);
+  const text = outputs.map((o) => `${o.name} = ${shown(o)}`).join("; ");
   $("#prediction").textContent = scores.length > 1 ? `${names[best]} (score ${fmt(scores[best])}) · ${text}` : text;
   $("#prediction").dataset.label = scores.length > 1 ? names[best] : String(scored.data[0]);
   if (scoresChart) scoresChart.destroy();
