@@ -5,7 +5,9 @@ pages' controls call the control and inference APIs from the browser."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -19,7 +21,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from maas import __version__
 from maas.console import gate
 from maas.console.sessions import COOKIE, SessionStore
-from maas.errors import NotFound, PermissionDenied, Unauthenticated
+from maas.errors import MaasError, NotFound, PermissionDenied, Unauthenticated
 from maas.jobs import JobRunner
 from maas.monitor.history import MetricsHistory
 from maas.registry import ModelVersion, Registry
@@ -27,6 +29,7 @@ from maas.security import Authorizer, KeyStore, Principal
 from maas.security.authorizer import ANONYMOUS
 from maas.security.scopes import Scope as KeyScope
 from maas.server.auth import principal_of
+from maas.server.errors import status_of
 from maas.traffic import TrafficService
 from maas.types import check_name
 
@@ -137,6 +140,18 @@ def router(console: Console) -> APIRouter:
             **values)
         return HTMLResponse(html, status, headers={"cache-control": "no-store"})
 
+    def page(route: Callable[..., Response]) -> Callable[..., Response]:
+        """A refusal (unknown model or version, bad name, out of the key's models) as a page, not JSON."""
+
+        @functools.wraps(route)
+        def wrapped(request: Request, *args: Any, **kwargs: Any) -> Response:
+            try:
+                return route(request, *args, **kwargs)
+            except MaasError as exc:
+                return render(request, "error.html", status_of(exc), message=exc.message)
+
+        return wrapped
+
     def visible(request: Request, name: str) -> None:
         if not who(request).allows_model(name):
             raise PermissionDenied(f"your key may not see model {name[:64]!r}")
@@ -177,6 +192,7 @@ def router(console: Console) -> APIRouter:
 
     # --- models -----------------------------------------------------------------------------------------
     @r.get("/")
+    @page
     def models(request: Request, q: str = "", page: int = 1) -> Response:
         principal = who(request)
         found = [m for m in registry.list_models() if principal.allows_model(m.name)
@@ -190,6 +206,7 @@ def router(console: Console) -> APIRouter:
         return render(request, "models.html", rows=rows, q=q, page=page, pages=pages, total=len(found))
 
     @r.get("/models/{name}")
+    @page
     def model(request: Request, name: str, page: int = 1, a: int | None = None, b: int | None = None) -> Response:
         check_name(name)
         visible(request, name)
@@ -211,6 +228,7 @@ def router(console: Console) -> APIRouter:
                       ready=readiness(name), total=len(versions))
 
     @r.get("/models/{name}/versions/{number}")
+    @page
     def version(request: Request, name: str, number: int) -> Response:
         check_name(name)
         visible(request, name)
@@ -221,6 +239,7 @@ def router(console: Console) -> APIRouter:
 
     # --- traffic and rollouts ---------------------------------------------------------------------------
     @r.get("/traffic")
+    @page
     def traffic_page(request: Request, model: str = "") -> Response:
         principal = who(request)
         names = [m.name for m in registry.list_models() if principal.allows_model(m.name)]
@@ -238,6 +257,7 @@ def router(console: Console) -> APIRouter:
 
     # --- monitoring -------------------------------------------------------------------------------------
     @r.get("/monitoring")
+    @page
     def monitoring(request: Request, model: str = "") -> Response:
         principal = who(request)
         names = [m.name for m in registry.list_models() if principal.allows_model(m.name)]
@@ -269,6 +289,7 @@ def router(console: Console) -> APIRouter:
         return render(request, "jobs_table.html", jobs=console.jobs.store.list(None, 50))
 
     @r.get("/jobs/{job_id}")
+    @page
     def job(request: Request, job_id: str, fragment: bool = False) -> Response:
         j = console.jobs.store.get(job_id)
         return render(request, "job_detail.html" if fragment else "job.html", job=j,
@@ -276,6 +297,7 @@ def router(console: Console) -> APIRouter:
 
     # --- playground -------------------------------------------------------------------------------------
     @r.get("/playground")
+    @page
     def playground(request: Request, model: str = "") -> Response:
         principal = who(request)
         names = [m.name for m in registry.list_models() if principal.allows_model(m.name)]

@@ -169,3 +169,13 @@ def test_the_cookie_is_secure_under_tls(tmp_path: Path) -> None:
             r = c.post("/console/login", json={"token": "console-tls-key"}, headers={"X-Requested-With": "t"})
             assert r.status_code == 200, r.text
             assert "; Secure" in r.headers["set-cookie"] and "SameSite=Strict" in r.headers["set-cookie"]
+
+
+def test_a_refused_page_is_a_page(keyed) -> None:  # type: ignore[no-untyped-def]
+    server, tokens, _ = keyed
+    client, _ = sign_in(server, tokens["read"])
+    for path, status in (("/console/models/nope", 404), ("/console/models/lin/versions/9", 404),
+                         ("/console/models/bad%20name", 400), ("/console/traffic?model=nope", 404)):
+        r = client.get(path)
+        assert r.status_code == status and r.headers["content-type"].startswith("text/html"), (path, r.text[:200])
+        assert 'id="error-message"' in r.text and "Traceback" not in r.text
