@@ -244,9 +244,13 @@ def serve(
         "--poll-interval", help="Seconds between registry checks (env MAAS_POLL_INTERVAL_S, 0.5).")] = None,
     use_cuda: Annotated[bool | None, typer.Option(
         "--cuda/--no-cuda", help="onnxruntime's CUDA provider (env MAAS_USE_CUDA, off).")] = None,
+    ray: Annotated[str | None, typer.Option(
+        "--ray", is_flag=False, flag_value="auto", metavar="[ADDRESS|auto|local]",
+        help="Serve on a Ray cluster (needs the `ray` extra): one Ray Serve deployment per model, with "
+             "--set NAME.num_replicas / min_replicas / max_replicas / target_ongoing_requests; a bare --ray "
+             "means auto (the cluster `ray start` runs here).")] = None,
 ) -> None:
-    """Serve the registry: control API, KServe v2 REST and gRPC, in one process."""
-    from maas.server.main import run
+    """Serve the registry: control API, KServe v2 REST and gRPC, in one process (or on Ray with --ray)."""
 
     flags = {"host": host, "http_port": http_port, "grpc_port": grpc_port, "api_key": api_key,
              "tracing": trace or None, "allow_remote_trust": allow_remote_trust, "max_queue_size": max_queue_size,
@@ -254,6 +258,16 @@ def serve(
              "tls_client_ca": tls_client_ca, "inference_threads": inference_threads,
              "request_timeout_s": request_timeout_s, "poll_interval_s": poll_interval_s, "use_cuda": use_cuda}
     from maas.serving.options import parse_overrides
+
+    if ray is not None:
+        from maas.cluster.scaling import split_overrides
+
+        parse_overrides(split_overrides(override or [])[1])  # a bad --set fails before Ray is imported
+        from maas.cluster.run import run as run_on_ray
+
+        return run_on_ray(state.settings(**{k: v for k, v in flags.items() if v is not None}), ray,
+                          models=models or None, overrides=override or None)
+    from maas.server.main import run
 
     parse_overrides(override or [])  # a bad --set fails here, as a one-line error, before anything starts
     run(state.settings(**{k: v for k, v in flags.items() if v is not None}), models=models or None,
