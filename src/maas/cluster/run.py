@@ -91,11 +91,11 @@ def run(settings: Settings, address: str, models: list[str] | None = None, overr
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    serve.start(http_options={"host": settings.host, "port": settings.http_port, "location": "HeadOnly"})
+    serve.start(proxy_location="Disabled")  # the ingress runs maas's own HTTP and gRPC servers
     try:
-        serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
+        serve.run(app, name=APP_NAME, route_prefix=None, blocking=False)
         nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
-        log.info("maas ready: REST http://%s:%s (Ray Serve proxy), gRPC %s:%s (ingress replica); "
+        log.info("maas ready: REST http://%s:%s, gRPC %s:%s (the ingress replica, on the head node); "
                  "deployments %s on a Ray cluster of %d node(s)", settings.host, settings.http_port,
                  settings.host, settings.grpc_port, ", ".join(f"model-{n}" for n in deployed) or "none", nodes)
         stop.wait()
