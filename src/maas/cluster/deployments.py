@@ -122,7 +122,6 @@ class Ingress:
 
 QUIET = {"enable_access_log": False, "log_level": "WARNING"}  # a log line per request costs more than the call
 
-
 def ingress_deployment(num_cpus: float = 1.0, num_replicas: int = 1) -> Any:
     return serve.deployment(
         Ingress, name="ingress", num_replicas=num_replicas, logging_config=QUIET,
