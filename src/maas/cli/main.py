@@ -245,10 +245,10 @@ def serve(
     use_cuda: Annotated[bool | None, typer.Option(
         "--cuda/--no-cuda", help="onnxruntime's CUDA provider (env MAAS_USE_CUDA, off).")] = None,
     ray: Annotated[str | None, typer.Option(
-        "--ray", is_flag=False, flag_value="auto", metavar="[ADDRESS|auto|local]",
+        "--ray", metavar="ADDRESS|auto|local",
         help="Serve on a Ray cluster (needs the `ray` extra): one Ray Serve deployment per model, with "
-             "--set NAME.num_replicas / min_replicas / max_replicas / target_ongoing_requests; a bare --ray "
-             "means auto (the cluster `ray start` runs here).")] = None,
+             "--set NAME.num_replicas / min_replicas / max_replicas / target_ongoing_requests. auto: the "
+             "cluster `ray start` runs here; local: a one-node Ray in this process.")] = None,
 ) -> None:
     """Serve the registry: control API, KServe v2 REST and gRPC, in one process (or on Ray with --ray)."""
 

@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from maas.errors import DeadlineExceeded, Internal, MaasError, ResourceExhausted, Unavailable
+from maas.serving.contract import InferenceRequest, InferenceResponse
 from maas.serving.dataplane import ServingDataPlane
-from maas.serving.inference import InferenceRequest, InferenceResponse
 
 log = logging.getLogger(__name__)
 

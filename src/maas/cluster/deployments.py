@@ -19,7 +19,7 @@ from ray import serve
 from maas.cluster.dataplane import ClusterDataPlane, pack_error
 from maas.config import Settings
 from maas.errors import MaasError
-from maas.serving.inference import InferenceRequest
+from maas.serving.contract import InferenceRequest
 from maas.serving.options import ModelOverrides, ServingOptions
 
 log = logging.getLogger("maas")
