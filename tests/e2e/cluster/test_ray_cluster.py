@@ -332,6 +332,7 @@ def test_node_loss_is_survived(served: Served) -> None:
     finally:
         stop.set()
         looper.join(30)
+    print(f"node kill: {answered[0]} answered, {len(failures)} failed")  # shown with -s
     assert len(failures) <= MAX_FAILURES_DURING_KILL, failures
     survivor = next(w for w in served.workers if w is not victim).node_id[:12]
     after = {_http_infer(client).get_response()["parameters"]["maas_replica"] for _ in range(16)}
