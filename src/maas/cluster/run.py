@@ -62,8 +62,24 @@ def build_application(settings: Settings, models: list[str] | None, overrides: l
     return ingress.bind(settings, models, batching_overrides, handles), sorted(handles)
 
 
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """A one-line error at once for a HOST:PORT no one answers on (ray.init would retry for minutes)."""
+    import socket
+
+    target = address.removeprefix("ray://")
+    host, sep, port = target.rpartition(":")
+    if address in ("auto", "local") or not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise FailedPrecondition(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}") from None
+
+
 def connect(address: str) -> None:
     import ray
+
+    check_reachable(address)
 
     try:
         if address == "local":
