@@ -242,7 +242,7 @@ def test_errors_from_replicas_are_maas_errors(served: Served) -> None:
     client.close()
 
 
-def test_alias_move_reaches_every_replica(served: Served) -> None:
+def test_alias_move_and_split_reach_every_replica(served: Served) -> None:
     import tritonclient.http as httpclient
 
     from maas.registry import Registry
@@ -266,6 +266,21 @@ def test_alias_move_reaches_every_replica(served: Served) -> None:
         time.sleep(0.3)
     assert len(nodes) == 2, "version 2 was not served by the replicas on both nodes within 30 s"
     np.testing.assert_allclose(_http_infer(client).as_numpy("y"), -linear_reference(LINEAR_X)[0], rtol=1e-6)
+    # a traffic split stored in the registry is followed by the replicas on both nodes
+    from maas.traffic.service import TrafficService
+    from maas.traffic.split import Arm, TrafficSplit
+
+    with Registry.open(served.home, database_url=served.database_url, artifacts_url=artifacts) as reg:
+        TrafficService(reg).set_split("lin", TrafficSplit((Arm(1, 50), Arm(2, 50))))
+        seen: set[tuple[str, str]] = set()
+        deadline = time.monotonic() + 30
+        while len(seen) < 4 and time.monotonic() < deadline:
+            futures = [client.async_infer("lin", [_input(httpclient)]) for _ in range(16)]
+            for f in futures:
+                r = f.get_result().get_response()
+                seen.add((_node_of(r["parameters"]["maas_replica"]), r["model_version"]))
+        TrafficService(reg).clear_split("lin")
+    assert len(seen) == 4, f"each node should serve both arms of the split: {seen}"
     client.close()
 
 
