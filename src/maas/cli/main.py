@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
@@ -245,10 +246,10 @@ def serve(
     use_cuda: Annotated[bool | None, typer.Option(
         "--cuda/--no-cuda", help="onnxruntime's CUDA provider (env MAAS_USE_CUDA, off).")] = None,
     ray: Annotated[str | None, typer.Option(
-        "--ray", metavar="ADDRESS|auto|local",
+        "--ray", metavar="[ADDRESS|auto|local]",
         help="Serve on a Ray cluster (needs the `ray` extra): one Ray Serve deployment per model, with "
              "--set NAME.num_replicas / min_replicas / max_replicas / target_ongoing_requests. auto: the "
-             "cluster `ray start` runs here; local: a one-node Ray in this process.")] = None,
+             "cluster `ray start` runs here (also `--ray` alone); local: a one-node Ray in this process.")] = None,
 ) -> None:
     """Serve the registry: control API, KServe v2 REST and gRPC, in one process (or on Ray with --ray)."""
 
@@ -320,3 +321,19 @@ def _register_command_modules() -> None:
 
 
 _register_command_modules()
+
+
+def main() -> None:
+    """The `maas` command (the console script and `python -m maas.cli`)."""
+    app(args=bare_ray_means_auto(sys.argv[1:]), prog_name="maas")
+
+
+def bare_ray_means_auto(args: list[str]) -> list[str]:
+    """`maas serve --ray` alone means `--ray auto`, as the documented `--ray [ADDRESS|auto]` says. Typer has no
+    options with an optional value (its `flag_value` is deprecated), so the bare flag is completed before parsing."""
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg == "--ray" and (i + 1 == len(args) or args[i + 1].startswith("-")):
+            return [*args[: i + 1], "auto", *args[i + 1:]]
+    return list(args)
