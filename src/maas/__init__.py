@@ -21,6 +21,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from maas.client import AsyncClient, Client
     from maas.registry import ModelVersion, Registry
+    from maas.training import Progress, TrainConfig, TrainResult
 
 
 def __getattr__(name: str) -> Any:
@@ -33,10 +34,6 @@ def __getattr__(name: str) -> Any:
         from maas import client
 
         return getattr(client, name)
-    if name == "train":  # a callable package: maas.train(config) trains and registers (maas.train.train)
-        import importlib
-
-        return importlib.import_module("maas.train")
     raise AttributeError(f"module 'maas' has no attribute {name!r}")
 
 
@@ -61,6 +58,14 @@ def import_file(path: str | os.PathLike[str], *, name: str, registry: Registry |
 
     reg = registry or Registry.open()
     return formats.import_file(reg, path, name=name, **options)
+
+
+def train(config: TrainConfig | dict[str, Any] | str | os.PathLike[str], *, registry: Registry | None = None,
+          name: str | None = None, progress: Progress | None = None) -> TrainResult:
+    """Train, test and register one model as a `train.yaml` (path or dict) says; see `maas.training`."""
+    from maas.training import train as run
+
+    return run(config, registry=registry, name=name, progress=progress)
 
 
 __all__ = [

@@ -101,7 +101,7 @@ def _optional_handlers(registry: Registry) -> dict[str, Handler]:
         return table
 
     def run_train(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
-        from maas.train import parse, train
+        from maas.training import parse, train
 
         config = params.get("config")
         if not isinstance(config, dict):
