@@ -42,22 +42,22 @@ def register(obj: Any, tokenizer: Any = None, *, name: str, registry: Registry |
     """Convert a live model (torch, Keras, scikit-learn, ONNX) to verified ONNX and register it; a transformers
     language model is registered with its tokenizer, as safetensors: `register(model, tokenizer, name=…)`."""
     from maas import formats
+    from maas.formats.options import ImportOptions
     from maas.registry import Registry
 
     reg = registry or Registry.open()
-    if tokenizer is not None:
-        options["tokenizer"] = tokenizer
-    return formats.register(reg, obj, name=name, **options)
+    return formats.register(reg, obj, name=name, options=ImportOptions(**options), tokenizer=tokenizer)
 
 
 def import_file(path: str | os.PathLike[str], *, name: str, registry: Registry | None = None,
                 **options: Any) -> ModelVersion:
     """Import a model file (ONNX, Keras, TorchScript, .pt2, skops…) as the model's next version."""
     from maas import formats
+    from maas.formats.options import ImportOptions
     from maas.registry import Registry
 
     reg = registry or Registry.open()
-    return formats.import_file(reg, path, name=name, **options)
+    return formats.import_file(reg, path, name=name, options=ImportOptions(**options))
 
 
 def train(config: TrainConfig | dict[str, Any] | str | os.PathLike[str], *, registry: Registry | None = None,

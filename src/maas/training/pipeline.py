@@ -213,8 +213,8 @@ def _register(registry: Registry, name: str, cfg: TrainConfig, prep: data.Prepar
         sample = flat(sample)
     tags = {**cfg.registration.tags, "train.family": cfg.model.family, "train.seed": str(cfg.seed),
             "train.data": prep.fingerprint}
-    return formats.register(
-        registry, fitted.model, name=name, sample_input=sample,
+    return formats.register(registry, fitted.model, name=name, options=formats.ImportOptions(
+        sample_input=sample,
         description=cfg.registration.description or f"{cfg.model.family} trained on {prep.dataset_name}",
         tags=tags, aliases=tuple(cfg.registration.aliases), labels=prep.labels, preprocess=version_steps(cfg),
-    )
+    ))
