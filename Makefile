@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PIP    := $(VENV)/bin/python -m pip
 # `all` includes tensorflow (~1.3 GB); to leave it out: EXTRAS=postgres,torch,keras,sklearn,optimize,train,dev
-EXTRAS ?= all,dev
+EXTRAS ?= all,ray,dev
 STAMP  := $(VENV)/.installed-$(shell echo $(EXTRAS) | cat pyproject.toml constraints.txt - | sha256sum | cut -c1-16)
 PYTEST_ARGS ?=
 # pipefail: the install's output is filtered (below) and a failing pip must still fail the target.

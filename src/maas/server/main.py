@@ -91,7 +91,7 @@ def build_server(
     settings: Settings, models: list[str] | None = None, overrides: list[str] | None = None
 ) -> uvicorn.Server:
     from maas.server.app import create_app
-    from maas.server.tls import check_tls, uvicorn_ssl
+    from maas.server.tls import check_tls
     from maas.serving.dataplane import ServingDataPlane
     from maas.serving.options import ServingOptions, parse_overrides
 
@@ -106,6 +106,13 @@ def build_server(
 
     dataplane.tracer = tracer_from_environment(settings.tracing)
     app = create_app(settings, registry, dataplane, models=models)
+    return http_server(settings, app, dataplane)
+
+
+def http_server(settings: Settings, app: Any, dataplane: Any) -> uvicorn.Server:
+    """The uvicorn server of `app` as `maas serve` runs it (also inside the ingress replica of `--ray`)."""
+    from maas.server.tls import uvicorn_ssl
+
     config = uvicorn.Config(
         app, host=settings.host, port=settings.http_port, log_level="info", access_log=False,
         # No uvicorn limit_concurrency: its plain 503 would pre-empt maas's own refusals (http_limits.py).
