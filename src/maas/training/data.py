@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from maas.errors import InvalidArgument
-from maas.train.config import CLASSIFICATION_METRICS, REGRESSION_METRICS, TrainConfig
+from maas.training.config import CLASSIFICATION_METRICS, REGRESSION_METRICS, TrainConfig
 
 
 def load_dataset(source: str, target: str | None) -> Any:
@@ -103,7 +103,7 @@ def prepare(cfg: TrainConfig, ds: Any) -> Prepared:
     if ds.y is None:
         raise InvalidArgument(f"data.target: data set {ds.name} has no target column")
     if ds.x.dtype == object:
-        from maas.train import image_files
+        from maas.training import image_files
 
         x = image_files.decode(cfg, ds.x)
     else:

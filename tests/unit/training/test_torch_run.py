@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from maas.train import config, data, train
+from maas.training import config, data, train
 
 TINY_CNN: dict[str, Any] = {
     "name": "digits-cnn", "seed": 1, "data": {"source": "sklearn:digits"},
@@ -45,7 +45,7 @@ def test_tiny_cnn_registers_and_serves_what_it_learned(reg: Any) -> None:
 
 
 def test_mlp_scaler_is_folded_in_and_training_is_deterministic(reg: Any) -> None:
-    from maas.train.learners import Learner
+    from maas.training.learners import Learner
 
     cfg = config.parse({"name": "mlp", "seed": 5, "data": {"source": "sklearn:digits"},
                         "model": {"family": "torch_mlp", "epochs": 1,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from maas.train import load, train
+from maas.training import load, train
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from maas.errors import InvalidArgument
-from maas.train.config import ImagePrep, ModelSpec, dense_units
-from maas.train.torch_nets import SEED_CNN, SEED_MLP, FitResult
+from maas.training.config import ImagePrep, ModelSpec, dense_units
+from maas.training.torch_nets import SEED_CNN, SEED_MLP, FitResult
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from maas.train.config import Search
+from maas.training.config import Search
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from maas.errors import InvalidArgument
-from maas.train import config, data
+from maas.training import config, data
 
 
 def _prepare(**over: Any) -> data.Prepared:

@@ -16,10 +16,10 @@ import numpy as np
 
 from maas.errors import InvalidArgument
 from maas.registry import ModelVersion, Registry
-from maas.train import config as config_mod
-from maas.train import data, scoring
-from maas.train.config import TrainConfig
-from maas.train.learners import Fitted, Learner
+from maas.training import config as config_mod
+from maas.training import data, scoring
+from maas.training.config import TrainConfig
+from maas.training.learners import Fitted, Learner
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def train(
     learner = Learner(cfg, prep.task, n_classes)
     metric = (cfg.search.metric if cfg.search else None) or scoring.default_metric(prep.task)
     if learner.is_net:
-        from maas.train.families import net_backend
+        from maas.training.families import net_backend
 
         # Builds (does not train) the net once so that a layer list that cannot fit the data fails now.
         net_backend(cfg.model.family).build(cfg.model, cfg.preprocessing.image, tuple(prep.x_train.shape[1:]),
@@ -91,7 +91,7 @@ def train(
     cv_info: dict[str, Any] | None = None
     params: dict[str, Any] = {}
     if cfg.search is not None:
-        from maas.train import search as search_mod
+        from maas.training import search as search_mod
 
         emit({"event": "stage", "stage": "search", "trials": cfg.search.trials})
         folds: dict[str, list[float]] = {}
@@ -143,7 +143,7 @@ def train(
     capture_data(registry, version.ref, prep.x_train, f"train {prep.dataset_name}")
     if not version.config.get("preprocess"):  # training rows are then what clients send: SHAP's background
         from maas.explain.background import store_if_missing
-        from maas.train.learners import flat
+        from maas.training.learners import flat
 
         rows = prep.x_train if cfg.model.is_net else flat(prep.x_train)
         store_if_missing(registry, version, rows, source=f"train:{prep.fingerprint}")
@@ -205,16 +205,16 @@ def _final_fit(learner: Learner, prep: data.Prepared, params: dict[str, Any], em
 def _register(registry: Registry, name: str, cfg: TrainConfig, prep: data.Prepared, fitted: Fitted) -> ModelVersion:
     """The one call into `maas.formats`: converts to ONNX, checks parity on real test rows, publishes."""
     from maas import formats
-    from maas.train.image_files import version_steps
-    from maas.train.learners import flat
+    from maas.training.image_files import version_steps
+    from maas.training.learners import flat
 
     sample = prep.x_test[:16].astype(np.float32)
     if not cfg.model.is_net:
         sample = flat(sample)
     tags = {**cfg.registration.tags, "train.family": cfg.model.family, "train.seed": str(cfg.seed),
             "train.data": prep.fingerprint}
-    return formats.register(
-        registry, fitted.model, name=name, sample_input=sample,
+    return formats.register(registry, fitted.model, name=name, options=formats.ImportOptions(
+        sample_input=sample,
         description=cfg.registration.description or f"{cfg.model.family} trained on {prep.dataset_name}",
         tags=tags, aliases=tuple(cfg.registration.aliases), labels=prep.labels, preprocess=version_steps(cfg),
-    )
+    ))

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from maas.errors import InvalidArgument
-from maas.train import config
+from maas.training import config
 
 BASE: dict[str, Any] = {"name": "m", "data": {"source": "sklearn:iris"}, "model": {"family": "random_forest"}}
 

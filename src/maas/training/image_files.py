@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from maas.errors import InvalidArgument
-from maas.train.config import TrainConfig
+from maas.training.config import TrainConfig
 
 MAX_PIXELS = 64 * 1024 * 1024  # per source image; larger files are refused as in maas.evaluate
 

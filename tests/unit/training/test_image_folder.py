@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from maas.errors import InvalidArgument
-from maas.train import train
+from maas.training import train
 
 
 def _png(pixels: np.ndarray) -> bytes:

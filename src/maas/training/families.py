@@ -48,7 +48,8 @@ def net_backend(family: str) -> Any:
     """The module that builds, fits and runs a net family (torch_nets or keras_nets), imported on first use."""
     import importlib
 
-    return importlib.import_module("maas.train.keras_nets" if family.startswith("keras_") else "maas.train.torch_nets")
+    module = "keras_nets" if family.startswith("keras_") else "torch_nets"
+    return importlib.import_module(f"maas.training.{module}")
 
 
 def _classes(family: str) -> list[type]:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from maas.errors import InvalidArgument
-from maas.train.config import ImagePrep, Layer, ModelSpec, dense_units
+from maas.training.config import ImagePrep, Layer, ModelSpec, dense_units
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 SEED_CNN = [

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from maas.errors import InvalidArgument
-from maas.train.families import CNN_FAMILIES, NET_FAMILIES, SKLEARN_FAMILIES, check_sklearn_params
+from maas.training.families import CNN_FAMILIES, NET_FAMILIES, SKLEARN_FAMILIES, check_sklearn_params
 
 Activation = Literal["relu", "tanh", "sigmoid", "gelu", "softmax", "linear"]
 CLASSIFICATION_METRICS = frozenset({"accuracy", "balanced_accuracy", "f1_macro", "f1_weighted", "roc_auc", "log_loss"})

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from maas.train.config import TrainConfig
+from maas.training.config import TrainConfig
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 
@@ -42,7 +42,7 @@ class Learner:
 
     def outputs(self, fitted: Fitted, x: np.ndarray) -> np.ndarray:
         if self.is_net:
-            from maas.train.families import net_backend
+            from maas.training.families import net_backend
 
             return np.asarray(net_backend(self.cfg.model.family).predict(fitted.model, x))
         model, x = fitted.model, flat(x)
@@ -56,7 +56,7 @@ class Learner:
         from sklearn.pipeline import Pipeline
         from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-        from maas.train.families import make_estimator
+        from maas.training.families import make_estimator
 
         est = make_estimator(self.cfg.model.family, self.task, {**self.cfg.model.params, **params}, self.cfg.seed)
         kind = self.cfg.preprocessing.tabular
@@ -69,7 +69,7 @@ class Learner:
         self, params: dict[str, Any], x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None,
         y_val: np.ndarray | None, epochs: int | None, on_epoch: EpochCallback | None,
     ) -> Fitted:
-        from maas.train.families import net_backend
+        from maas.training.families import net_backend
 
         nets = net_backend(self.cfg.model.family)
         mean = std = None

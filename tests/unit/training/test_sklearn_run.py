@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 import pytest
 
-from maas.train import data, train
+from maas.training import data, train
 
 CONFIG: dict[str, Any] = {
     "name": "iris", "seed": 3, "data": {"source": "sklearn:iris"},
@@ -46,7 +46,7 @@ def test_search_refit_and_register(reg: Any) -> None:
 
 
 def result_cfg() -> Any:
-    from maas.train import parse
+    from maas.training import parse
 
     return parse(CONFIG)
 
@@ -79,4 +79,4 @@ def test_sdk_verb_trains_into_the_default_registry(home: Any) -> None:
     assert result.version.ref == "iris-sdk:1"
     with Registry.open(home) as reg:
         assert reg.get("iris-sdk").metrics["test"] == result.test_metrics
-    assert maas.train.train is train
+    assert maas.training.train is train

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from maas.train import config, data, train
+from maas.training import config, data, train
 
-os.environ.setdefault("KERAS_BACKEND", "torch")  # what maas.train.keras_nets sets; this module imports keras
+os.environ.setdefault("KERAS_BACKEND", "torch")  # what maas.training.keras_nets sets; this module imports keras
 
 TINY_CNN: dict[str, Any] = {
     "name": "digits-keras-cnn", "seed": 1, "data": {"source": "sklearn:digits"},
@@ -52,7 +52,7 @@ def test_keras_cnn_registers_and_serves_what_it_learned(reg: Any) -> None:
 
 
 def test_keras_mlp_is_deterministic_with_the_scaler_inside(reg: Any) -> None:
-    from maas.train.learners import Learner
+    from maas.training.learners import Learner
 
     cfg = config.parse({"name": "kmlp", "seed": 5, "data": {"source": "sklearn:digits"},
                         "model": {"family": "keras_mlp", "epochs": 2,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from maas.train import train
+from maas.training import train
 
 
 def test_training_data_becomes_the_reference(reg: Any) -> None:
