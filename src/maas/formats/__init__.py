@@ -15,7 +15,7 @@ from typing import Any
 from maas.errors import InvalidArgument
 from maas.formats import archive, detect, options, safety
 from maas.formats.atomic import write_atomically
-from maas.formats.pipeline import Converted, converting, verify_and_publish, workdir
+from maas.formats.pipeline import Converted, converting, verify_and_publish
 from maas.registry import MODEL_ROLE, ModelVersion, Registry
 
 __all__ = ["FORMATS", "export", "import_file", "register"]
@@ -71,8 +71,7 @@ def import_file(
         sidecar_dir=src if src.is_dir() else src.parent,
     )
     fmt = detect.resolve(src, format)
-    with workdir() as tmp:
-        work = Path(tmp)
+    with registry.work_dir("maas-import-") as work:
         if fmt == "archive":
             src = archive.extract(src, work / "bundle", limit)
             fmt = detect.resolve(src, format)
@@ -167,8 +166,7 @@ def register(
         postprocess=postprocess,
         max_batch_size=max_batch_size,
     )
-    with workdir() as tmp:
-        work = Path(tmp)
+    with registry.work_dir("maas-import-") as work:
         with converting():
             conv = _convert_object(obj, work, opts)
         return verify_and_publish(registry, conv, opts, work)

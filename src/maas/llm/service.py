@@ -138,7 +138,7 @@ class LanguageModelService:
 
     async def _load(self, version: ModelVersion) -> LoadedLanguageModel:
         kind = str(version.config["kind"])
-        workdir = tempfile.TemporaryDirectory(prefix=f"maas-{version.model}-")
+        workdir = self.registry.temp_dir(f"maas-{version.model}-")
         try:
             runtime = await asyncio.to_thread(self._build_runtime, version, kind, Path(workdir.name))
         except Exception as exc:

@@ -7,7 +7,6 @@ Nothing is published when a transform, a check or the accuracy gate fails.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,8 +83,8 @@ def optimize(
     sample = dataset.x[:SAMPLE] if dataset is not None else sample_inputs(signature, SAMPLE)
     src = registry.artifact_path(parent)
     params: dict[str, Any]
-    with tempfile.TemporaryDirectory(prefix="maas-optimize-") as tmp:
-        dst = Path(tmp) / "model.onnx"
+    with registry.work_dir("maas-optimize-") as tmp:
+        dst = tmp / "model.onnx"
         files: dict[str, Path] = {"model.onnx": dst}
         report_progress(transform, 0.1)
         source_format = parent.source_format
@@ -122,8 +121,8 @@ def optimize(
             )
             if tune is not None and dataset is not None and tune.spec == dataset.spec:
                 details["fine_tune"]["note"] = "fine-tuned on the data the accuracy is measured on"
-            if (Path(tmp) / SOURCE_ROLE).is_file():
-                files[SOURCE_ROLE] = Path(tmp) / SOURCE_ROLE
+            if (tmp / SOURCE_ROLE).is_file():
+                files[SOURCE_ROLE] = tmp / SOURCE_ROLE
         elif transform == "prune":
             from maas.optimize.prune import prune as run_prune
 
