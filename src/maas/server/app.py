@@ -91,6 +91,7 @@ def create_app(
             await asyncio.to_thread(jobs.stop, shutdown_grace_s)
             await asyncio.to_thread(gauges.stop)
             explainer.close()
+            await asyncio.to_thread(authorizer.close)
 
     app = FastAPI(
         title="maas", version=__version__, lifespan=lifespan,

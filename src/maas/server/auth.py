@@ -124,8 +124,10 @@ class RestAuth:
     def __init__(self, authorizer: Authorizer) -> None:
         self.authorizer = authorizer
 
-    def __call__(self, method: str, path: str, query_string: bytes,
-                 headers: Iterable[tuple[bytes, bytes]]) -> Principal | None:
+    async def __call__(self, method: str, path: str, query_string: bytes,
+                       headers: Iterable[tuple[bytes, bytes]]) -> Principal | None:
+        token = bearer_token(_header_values(headers, b"authorization"))
+        await self.authorizer.ready_for(token)  # returns at once unless the keys must be read first
         if not self.authorizer.required:  # no key exists (a loopback set-up): everyone is let in
             return self.authorizer.authenticate(None)
         need = http_need(method, path)
@@ -133,7 +135,6 @@ class RestAuth:
             return None
         if query_string and _has_query_credentials(query_string):
             raise Unauthenticated("credentials in the query string are refused: send 'Authorization: Bearer <key>'")
-        token = bearer_token(_header_values(headers, b"authorization"))
         return self.authorizer.check(token, need.scope, need.model, every_model=need.every_model)
 
 
@@ -197,7 +198,7 @@ class AuthMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":  # none today; one added later must not skip the check
             try:
-                self.auth("GET", scope["path"], scope.get("query_string", b""), scope["headers"])
+                await self.auth("GET", scope["path"], scope.get("query_string", b""), scope["headers"])
             except MaasError:
                 return await send({"type": "websocket.close", "code": 1008})
         if scope["type"] != "http":
@@ -205,7 +206,7 @@ class AuthMiddleware:
         method, path = scope["method"], scope["path"]
         audited = self.audit is not None and is_change(method, path)
         try:
-            principal = self.auth(method, path, scope.get("query_string", b""), scope["headers"])
+            principal = await self.auth(method, path, scope.get("query_string", b""), scope["headers"])
         except MaasError as exc:
             status = await send_error(send, exc)
             if audited and status != 401:  # unauthenticated floods must not become database writes

@@ -191,7 +191,7 @@ def _handler(
                 if in_flight.count > in_flight.limit:
                     raise ResourceExhausted(f"server busy: {in_flight.limit} calls in flight; retry later")
             if auth is not None:
-                principal = auth.before(name, context.invocation_metadata() or ())
+                principal = await auth.before(name, context.invocation_metadata() or ())
             try:
                 request = message.FromString(data)
             except DecodeError as e:
