@@ -109,6 +109,9 @@ class InferenceServicer:
         except MaasError as exc:
             trace.error = exc.code.value.lower()
             raise
+        except asyncio.CancelledError:  # the client gave up: its span says so rather than looking served
+            trace.error = "cancelled"
+            raise
         finally:
             self.tracer.finish(trace)  # type: ignore[union-attr]
 
