@@ -203,6 +203,13 @@ class Registry:
         encrypted home decrypts it into a private memory-backed folder, so prefer `read_artifact`)."""
         return self._named(version, lambda: self.artifacts.open_path(version.artifact(role).sha256))
 
+    def release_paths(self, version: ModelVersion) -> None:
+        """Remove the decrypted copies `artifact_path` made of the version's files (an encrypted home keeps
+        them in its private folder until then, or until the registry closes)."""
+        if isinstance(self.artifacts, EncryptedBlobStore):
+            for a in version.artifacts:
+                self.artifacts.release_path(a.sha256)
+
     def read_artifact(self, version: ModelVersion, role: str = MODEL_ROLE) -> bytes:
         """The verified content of one of the version's files, in memory."""
         return self._named(version, lambda: self.artifacts.open_bytes(version.artifact(role).sha256))

@@ -52,3 +52,17 @@ def test_temp_dir_for_long_lived_plaintext_is_private_when_asked() -> None:
         assert os.access(held.name, os.W_OK)
     finally:
         held.cleanup()
+
+
+def test_release_paths_removes_the_decrypted_copies(tmp_path: Path) -> None:
+    from maas.config import Settings
+    from maas.registry import Registry
+
+    with Registry(Settings(home=tmp_path / "home")) as reg:
+        assert reg.encrypted
+        version = reg.publish("m", {"model.onnx": b"weights in the clear", "extra.bin": b"more"})
+        paths = [reg.artifact_path(version), reg.artifact_path(version, "extra.bin")]
+        assert [p.read_bytes() for p in paths] == [b"weights in the clear", b"more"]
+        assert all(stat.S_IMODE(p.parent.stat().st_mode) == 0o700 for p in paths)
+        reg.release_paths(version)
+        assert not any(p.exists() for p in paths)
