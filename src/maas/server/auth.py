@@ -1,12 +1,12 @@
 """REST's door to the one `Authorizer`: what scope (and model) an HTTP request needs, read from its method and
 path, and the ASGI middleware that applies it to every route and audits control-plane changes.
 
-`RestAuth(method, path, query_string, headers)` is the single callable any ASGI layer calls: it returns the
-caller's `Principal` or raises Unauthenticated (401), PermissionDenied (403) or RateLimited (429). The path
-is classified after collapsing repeated slashes and dropping a trailing one, with case-insensitive route
-words, and unknown paths need `admin`: a spelling the router would not serve can never need less than one
-it would. Only the exact health paths are open. Credentials in the query string are refused (URLs end up in
-logs and browser histories).
+`await RestAuth(method, path, query_string, headers)` is the single callable any ASGI layer calls (async so
+that a first or fresh read of the keys waits off the event loop): it returns the caller's `Principal` or raises
+Unauthenticated (401), PermissionDenied (403) or RateLimited (429). The path is classified after collapsing
+repeated slashes and dropping a trailing one, with case-insensitive route words, and unknown paths need
+`admin`: a spelling the router would not serve can never need less than one it would. Only the exact health
+paths are open. Credentials in the query string are refused (URLs end up in logs and browser histories).
 """
 
 from __future__ import annotations
