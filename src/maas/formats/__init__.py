@@ -15,7 +15,7 @@ from maas.errors import InvalidArgument
 from maas.formats import archive, detect, safety
 from maas.formats.atomic import write_atomically
 from maas.formats.options import ImportOptions
-from maas.formats.publish import Converted, converting, verify_and_publish, workdir
+from maas.formats.publish import Converted, converting, verify_and_publish
 from maas.registry import MODEL_ROLE, ModelVersion, Registry
 
 __all__ = ["FORMATS", "ImportOptions", "export", "import_file", "register"]
@@ -45,8 +45,7 @@ def import_file(
     safety.check_size(src, limit)
     opts = asked.resolve(sidecar_dir=src if src.is_dir() else src.parent)
     fmt = detect.resolve(src, opts.format)
-    with workdir() as tmp:
-        work = Path(tmp)
+    with registry.work_dir("maas-import-") as work:
         if fmt == "archive":
             src = archive.extract(src, work / "bundle", limit)
             fmt = detect.resolve(src, opts.format)
@@ -118,8 +117,7 @@ def register(
         return llm_importing.register_live(registry, obj, tokenizer, name=name, description=asked.description,
                                            tags=asked.tags, aliases=asked.aliases)
     opts = asked.resolve()
-    with workdir() as tmp:
-        work = Path(tmp)
+    with registry.work_dir("maas-import-") as work:
         with converting():
             conv = _convert_object(obj, work, opts)
         return verify_and_publish(registry, conv, name, opts, work)

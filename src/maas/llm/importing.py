@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -45,9 +44,9 @@ def import_path(registry: Registry, path: Path, *, name: str, trust: bool = Fals
     """`maas import DIR` (Hugging Face layout) or `maas import FILE.gguf`."""
     check_name(name)
     if path.is_file() and path.suffix.lower() == ".gguf":
-        with tempfile.TemporaryDirectory(prefix="maas-gguf-") as tmp:
+        with registry.work_dir("maas-gguf-") as tmp:
             model, tokenizer = load_gguf(path)
-            out = Path(tmp) / "hf"
+            out = tmp / "hf"
             save_live(model, tokenizer, out)
             del model
             return publish_dir(registry, out, name=name, source_format="gguf", description=description,
@@ -58,8 +57,8 @@ def import_path(registry: Registry, path: Path, *, name: str, trust: bool = Fals
     pickled = sorted(p for p in path.iterdir() if p.suffix.lower() in PICKLED_WEIGHTS)
     if pickled and not has_safetensors:
         safety.refuse_code_loading(pickled[0], "a pickled checkpoint", trust)
-        with tempfile.TemporaryDirectory(prefix="maas-hf-") as tmp:
-            out = Path(tmp) / "hf"
+        with registry.work_dir("maas-hf-") as tmp:
+            out = tmp / "hf"
             model, tokenizer = _load_trusted_pickled(path)
             save_live(model, tokenizer, out)
             return publish_dir(registry, out, name=name, source_format="huggingface", description=description,
@@ -74,8 +73,8 @@ def register_live(registry: Registry, model: Any, tokenizer: Any, *, name: str, 
     check_name(name)
     if tokenizer is None:
         raise InvalidArgument("a language model is registered with its tokenizer: register(model, tokenizer, …)")
-    with tempfile.TemporaryDirectory(prefix="maas-live-") as tmp:
-        out = Path(tmp) / "hf"
+    with registry.work_dir("maas-live-") as tmp:
+        out = tmp / "hf"
         save_live(model, tokenizer, out)
         return publish_dir(registry, out, name=name, source_format="transformers", description=description,
                            tags=tags, aliases=aliases)

@@ -96,6 +96,7 @@ class LanguageModelService:
             if loaded.engine is not None:
                 await loaded.engine.close()
             loaded.workdir.cleanup()
+            self.registry.release_paths(loaded.version)  # the decrypted weights, when the home is encrypted
         self._loaded.clear()
 
     async def resolve(self, model: str) -> LoadedLanguageModel:
@@ -138,11 +139,12 @@ class LanguageModelService:
 
     async def _load(self, version: ModelVersion) -> LoadedLanguageModel:
         kind = str(version.config["kind"])
-        workdir = tempfile.TemporaryDirectory(prefix=f"maas-{version.model}-")
+        workdir = self.registry.temp_dir(f"maas-{version.model}-")
         try:
             runtime = await asyncio.to_thread(self._build_runtime, version, kind, Path(workdir.name))
         except Exception as exc:
             workdir.cleanup()
+            self.registry.release_paths(version)
             reason = exc.message if isinstance(exc, MaasError) else f"{type(exc).__name__}: {str(exc)[:300]}"
             log.error("cannot load %s: %s", version.ref, reason)
             raise Unavailable(f"{version.ref} failed to load: {reason}") from None

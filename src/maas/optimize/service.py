@@ -7,8 +7,8 @@ Nothing is published when a transform, a check or the accuracy gate fails.
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,15 @@ def _choose(quantize: str | None, prune: float | None, distill: Any, slim: bool)
     return chosen[0]
 
 
+@contextmanager
+def _releasing(registry: Registry, version: ModelVersion) -> Iterator[None]:
+    """The parent's decrypted copies (encrypted homes) go when the work is done, whatever its outcome."""
+    try:
+        yield
+    finally:
+        registry.release_paths(version)
+
+
 def optimize(
     registry: Registry,
     ref: str,
@@ -82,10 +91,10 @@ def optimize(
     dataset = load_data(data, signature) if data is not None else None
     gate.check_max_drop(max_accuracy_drop, dataset)
     sample = dataset.x[:SAMPLE] if dataset is not None else sample_inputs(signature, SAMPLE)
-    src = registry.artifact_path(parent)
     params: dict[str, Any]
-    with tempfile.TemporaryDirectory(prefix="maas-optimize-") as tmp:
-        dst = Path(tmp) / "model.onnx"
+    with registry.work_dir("maas-optimize-") as tmp, _releasing(registry, parent):
+        src = registry.artifact_path(parent)
+        dst = tmp / "model.onnx"
         files: dict[str, Path] = {"model.onnx": dst}
         report_progress(transform, 0.1)
         source_format = parent.source_format
@@ -122,8 +131,8 @@ def optimize(
             )
             if tune is not None and dataset is not None and tune.spec == dataset.spec:
                 details["fine_tune"]["note"] = "fine-tuned on the data the accuracy is measured on"
-            if (Path(tmp) / SOURCE_ROLE).is_file():
-                files[SOURCE_ROLE] = Path(tmp) / SOURCE_ROLE
+            if (tmp / SOURCE_ROLE).is_file():
+                files[SOURCE_ROLE] = tmp / SOURCE_ROLE
         elif transform == "prune":
             from maas.optimize.prune import prune as run_prune
 
