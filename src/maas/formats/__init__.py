@@ -39,8 +39,10 @@ def import_file(
     preprocess: Any = None,
     postprocess: Any = None,
     max_batch_size: int | None = None,
+    runtime: str | None = None,
 ) -> ModelVersion:
-    """Import a model file (or an ONNX bundle directory) as the next version of `name`."""
+    """Import a model file (or an ONNX bundle directory) as the next version of `name`; `runtime` applies to
+    language models (transformers, or onnxruntime-genai as a converted next version; default: the kind's)."""
     from maas.types import check_name
 
     check_name(name)
@@ -54,7 +56,7 @@ def import_file(
         src.suffix.lower() == ".gguf" or llm_importing.looks_like_hf_dir(src)
     ):  # language models stay in their own weights (safetensors), not ONNX
         return llm_importing.import_path(registry, src, name=name, trust=trust, description=description,
-                                         tags=tags, aliases=aliases)
+                                         tags=tags, aliases=aliases, runtime=runtime)
     safety.check_size(src, limit)
     opts = options.build(
         name,
@@ -144,9 +146,10 @@ def register(
     postprocess: Any = None,
     max_batch_size: int | None = None,
     tokenizer: Any = None,
+    runtime: str | None = None,
 ) -> ModelVersion:
     """Import a live model (torch.nn.Module, Keras model, scikit-learn estimator, onnx.ModelProto), or a
-    transformers language model with its tokenizer (`tokenizer=`)."""
+    transformers language model with its tokenizer (`tokenizer=`; `runtime` as for `import_file`)."""
     from maas.types import check_name
 
     check_name(name)
@@ -154,7 +157,7 @@ def register(
 
     if llm_importing.is_transformers_model(obj):
         return llm_importing.register_live(registry, obj, tokenizer, name=name, description=description,
-                                           tags=tags, aliases=aliases)
+                                           tags=tags, aliases=aliases, runtime=runtime)
     opts = options.build(
         name,
         description=description,
