@@ -11,7 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from maas.cli import optimize_cmd
-from maas.cli.common import state
+from maas.cli.context import state
 from maas.errors import FailedPrecondition, InvalidArgument
 from maas.formats import import_file
 from maas.optimize import optimize
