@@ -133,10 +133,10 @@ def main() -> None:
     refs: dict[str, str] = {}  # runtime -> the version that runs on it
     with Registry(Settings(home=home)) as reg:
         demo.seed(reg)
-        served = reg.get(demo.CHAT_MODEL)  # the default: onnxruntime-genai's conversion
-        source = reg.get(ModelRef(demo.CHAT_MODEL, served.lineage.parent)) if served.lineage.parent else served
-        for v in (served, source):
-            refs.setdefault(str(v.config.get("runtime") or "transformers"), v.ref)
+        for v in reg.list_versions(demo.CHAT_MODEL):  # 1: transformers (the default), 2: its genai conversion
+            if v.config.get("precision", "fp32") == "fp32":
+                refs.setdefault(str(v.config.get("runtime") or "transformers"), v.ref)
+        source = reg.get(ModelRef.parse(refs["transformers"]))
         model_dir = materialize(reg, source, Path(tmp.name) / "model")
         loaded = {r: load_runtime(reg, reg.get(refs[r]), Path(tmp.name) / f"rt-{r}") for r in runtimes}
     n = {c: args.requests or max(4, 2 * c) for c in levels}

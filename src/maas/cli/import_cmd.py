@@ -45,8 +45,8 @@ def import_model(
         help='Post-processing steps as JSON, e.g. \'[{"op": "softmax"}, {"op": "topk", "k": 3}, '
              '{"op": "labels"}]\' (overrides maas.yaml)')] = None,
     runtime: Annotated[str | None, typer.Option(
-        help="Language models: transformers | onnxruntime-genai (a converted next version). Default: the faster "
-             "for the kind (onnxruntime-genai for text generation, transformers for embeddings)")] = None,
+        help="Language models: transformers | onnxruntime-genai (also publishes a converted next version). "
+             "Default: the faster for the kind as measured (transformers for both kinds)")] = None,
     json: Annotated[bool, typer.Option("--json", help="Print the version record as JSON")] = False,
 ) -> None:
     """Convert a model to ONNX, check it against the original, and publish it as a new version."""

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 KINDS = ("text-generation", "embedding")
 RUNTIMES = ("transformers", "onnxruntime-genai")
-# The runtime a kind gets by default: the faster one measured here (bench/llm.py, SmolLM2-135M on 2 CPU cores:
-# genai 0.62 s TTFT and 3.4 tok/s at c=1 against transformers' 0.82 s and 2.6 tok/s). onnxruntime-genai builds
-# decoders only, so embeddings stay on transformers. `maas import` of a text-generation model publishes the
-# converted version as the next one (so the name serves it); the transformers version stays selectable by number.
-DEFAULT_RUNTIMES = {"text-generation": "onnxruntime-genai", "embedding": "transformers"}
+# The runtime a kind gets by default: the faster one measured here (bench/llm.py, SmolLM2-135M, 2 loaded CPU
+# cores, same run): genai spends 0.65x the CPU per token of transformers at concurrency 1, but its rows decode
+# one generator at a time while torch batches them, so at concurrency 16 transformers made 8x the tokens/s at
+# 0.28x the CPU per token. A server is judged under concurrency: text generation defaults to transformers.
+# onnxruntime-genai builds decoders only, so embeddings stay on transformers too. `--runtime onnxruntime-genai`
+# (or `maas optimize --quantize int4|int8`) publishes a genai version, selectable by number or alias.
+DEFAULT_RUNTIMES = {"text-generation": "transformers", "embedding": "transformers"}
 
 
 def is_language_model(config: dict[str, object]) -> bool:

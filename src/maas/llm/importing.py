@@ -44,9 +44,9 @@ def kind_of(directory: Path) -> str:
 def import_path(registry: Registry, path: Path, *, name: str, trust: bool = False, description: str = "",
                 tags: Mapping[str, str] | None = None, aliases: Iterable[str] = (),
                 runtime: str | None = None) -> ModelVersion:
-    """`maas import DIR` (Hugging Face layout) or `maas import FILE.gguf`; with the kind's default runtime
-    onnxruntime-genai (or `runtime="onnxruntime-genai"`), the converted version is published next and returned,
-    and `aliases` point at it."""
+    """`maas import DIR` (Hugging Face layout) or `maas import FILE.gguf`; with `runtime="onnxruntime-genai"`
+    (default: the kind's, `DEFAULT_RUNTIMES`) the converted version is published next and returned, and
+    `aliases` point at it."""
     check_name(name)
     if runtime is not None and runtime not in RUNTIMES:
         raise InvalidArgument(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")

@@ -31,10 +31,11 @@ def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]
         with Registry(settings) as reg:
             made = demo.seed(reg)
             assert [v.model for v in made] == ["smollm2", "minilm"]
-            # text generation defaults to onnxruntime-genai: smollm2:2 is the fp32 conversion of smollm2:1
-            assert (made[0].version, made[0].config["runtime"], made[0].lineage.parent) == (
-                2, "onnxruntime-genai", 1)
-            assert made[0].parity["passed"] and made[1].config.get("runtime") is None
+            # smollm2:1 (transformers, @production) serves the name; smollm2:2 is its onnxruntime-genai conversion
+            genai = reg.get("smollm2:2")
+            assert reg.get("smollm2").version == 1 and made[0].config.get("runtime") is None
+            assert (genai.config["runtime"], genai.lineage.parent, genai.parity["passed"]) == (
+                "onnxruntime-genai", 1, True)
         with live_server(settings, timeout_s=600) as srv:
             yield srv
     finally:

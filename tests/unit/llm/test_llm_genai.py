@@ -1,4 +1,4 @@
-"""onnxruntime-genai as a text runtime: a tiny random Llama imported with the kind's default runtime becomes a
+"""onnxruntime-genai as a text runtime: a tiny random Llama imported with `runtime="onnxruntime-genai"` becomes a
 converted next version with lineage and greedy parity, and the continuous-batching engine over it produces,
 for rows that join and leave a running batch, exactly what transformers' generate produces alone."""
 
@@ -28,7 +28,7 @@ def imported(tmp_path_factory):
     model.save_pretrained(tmp / "hf")
     tokenizer.save_pretrained(tmp / "hf")
     with Registry.open(tmp / "home") as reg:
-        version = import_file(reg, tmp / "hf", name="tiny", aliases=["production"])
+        version = import_file(reg, tmp / "hf", name="tiny", aliases=["production"], runtime="onnxruntime-genai")
         runtime = GenaiTextRuntime.load(materialize(reg, version, tmp / "m"), "tiny")
         yield reg, model, version, runtime
 

@@ -27,7 +27,7 @@ def home(tmp_path_factory):
     model.save_pretrained(tmp / "hf")
     tokenizer.save_pretrained(tmp / "hf")
     with Registry.open(tmp / "home") as reg:
-        import_file(reg, tmp / "hf", name="tiny")  # 1: safetensors, 2: genai fp32
+        import_file(reg, tmp / "hf", name="tiny", runtime="onnxruntime-genai")  # 1: safetensors, 2: genai fp32
     return tmp / "home"
 
 
