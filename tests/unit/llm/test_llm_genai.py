@@ -9,7 +9,7 @@ import asyncio
 import pytest
 
 from maas.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
-from maas.formats import import_file
+from maas.formats import ImportOptions, import_file
 from maas.llm.convert import convert
 from maas.llm.engine import ContinuousBatchingEngine, EngineOptions
 from maas.llm.genai_runtime import GenaiTextRuntime
@@ -28,7 +28,8 @@ def imported(tmp_path_factory):
     model.save_pretrained(tmp / "hf")
     tokenizer.save_pretrained(tmp / "hf")
     with Registry.open(tmp / "home") as reg:
-        version = import_file(reg, tmp / "hf", name="tiny", aliases=["production"], runtime="onnxruntime-genai")
+        version = import_file(reg, tmp / "hf", name="tiny",
+                              options=ImportOptions(aliases=("production",), runtime="onnxruntime-genai"))
         runtime = GenaiTextRuntime.load(materialize(reg, version, tmp / "m"), "tiny")
         yield reg, model, version, runtime
 
@@ -98,7 +99,7 @@ def test_genai_refuses_an_embedding_model_and_an_unknown_runtime(imported, tmp_p
     reg, *_ = imported
     (tmp_path / "config.json").write_text('{"architectures": ["LlamaForCausalLM"]}')
     with pytest.raises(InvalidArgument, match="runtime must be one of"):
-        import_file(reg, tmp_path, name="x", format="huggingface", runtime="vllm")
+        import_file(reg, tmp_path, name="x", options=ImportOptions(format="huggingface", runtime="vllm"))
     with pytest.raises(InvalidArgument, match="not a text-generation model"):
         reg.publish("emb", {"config.json": b"{}"}, config={"kind": "embedding"})
         convert(reg, "emb")

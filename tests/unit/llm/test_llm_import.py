@@ -11,7 +11,7 @@ import pytest
 
 import maas
 from maas.errors import InvalidArgument
-from maas.formats import import_file
+from maas.formats import ImportOptions, import_file
 from maas.llm.engine import ContinuousBatchingEngine
 from maas.llm.importing import materialize
 from maas.llm.requests import SamplingParams
@@ -54,7 +54,7 @@ def test_import_hf_directory_and_refuse_pickles(registry, tmp_path):
     d = tmp_path / "hf"
     model.save_pretrained(d)
     tokenizer.save_pretrained(d)
-    v = import_file(registry, d, name="tiny-dir", runtime="transformers")
+    v = import_file(registry, d, name="tiny-dir", options=ImportOptions(runtime="transformers"))
     assert v.source_format == "huggingface" and v.config["kind"] == "text-generation"
     assert set(v.config["files"].values()) >= {"config.json", "model.safetensors", "tokenizer.json"}
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from maas.cli import optimize_cmd
 from maas.cli.context import state
 from maas.errors import FailedPrecondition, InvalidArgument
-from maas.formats import import_file
+from maas.formats import ImportOptions, import_file
 from maas.optimize import optimize
 from maas.registry import Registry
 
@@ -27,7 +27,8 @@ def home(tmp_path_factory):
     model.save_pretrained(tmp / "hf")
     tokenizer.save_pretrained(tmp / "hf")
     with Registry.open(tmp / "home") as reg:
-        import_file(reg, tmp / "hf", name="tiny", runtime="onnxruntime-genai")  # 1: safetensors, 2: genai fp32
+        # 1: safetensors, 2: genai fp32
+        import_file(reg, tmp / "hf", name="tiny", options=ImportOptions(runtime="onnxruntime-genai"))
     return tmp / "home"
 
 
