@@ -41,7 +41,7 @@ def import_file(
         src.suffix.lower() == ".gguf" or llm_importing.looks_like_hf_dir(src)
     ):  # language models stay in their own weights (safetensors), not ONNX
         return llm_importing.import_path(registry, src, name=name, trust=asked.trust, description=asked.description,
-                                         tags=asked.tags, aliases=asked.aliases)
+                                         tags=asked.tags, aliases=asked.aliases, runtime=asked.runtime)
     safety.check_size(src, limit)
     opts = asked.resolve(sidecar_dir=src if src.is_dir() else src.parent)
     fmt = detect.resolve(src, opts.format)
@@ -115,7 +115,7 @@ def register(
 
     if llm_importing.is_transformers_model(obj):
         return llm_importing.register_live(registry, obj, tokenizer, name=name, description=asked.description,
-                                           tags=asked.tags, aliases=asked.aliases)
+                                           tags=asked.tags, aliases=asked.aliases, runtime=asked.runtime)
     opts = asked.resolve()
     with registry.work_dir("maas-import-") as work:
         with converting():

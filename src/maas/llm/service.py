@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 from maas.errors import InvalidParameter, MaasError, NotFound, ResourceExhausted, Unavailable
 from maas.llm import is_language_model
 from maas.llm.engine import ContinuousBatchingEngine
+from maas.llm.genai_runtime import RUNTIME as GENAI
 from maas.llm.importing import materialize
 from maas.llm.metrics import LlmMetrics, VersionObserver
 from maas.llm.options import LlmSettings
@@ -162,6 +163,10 @@ class LanguageModelService:
             from maas.llm.embedding import TransformersEmbeddingRuntime
 
             return TransformersEmbeddingRuntime.load(directory, version.model)
+        if version.config.get("runtime") == GENAI:
+            from maas.llm.genai_runtime import GenaiTextRuntime
+
+            return GenaiTextRuntime.load(directory, version.model)
         from maas.llm.torch_runtime import TransformersTextRuntime
 
         return TransformersTextRuntime.load(directory, version.model)

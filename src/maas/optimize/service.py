@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from maas.errors import FailedPrecondition, InvalidArgument
+from maas.llm import is_language_model
 from maas.optimize import gate
 from maas.optimize.data import Dataset, load_data
 from maas.optimize.measure import sample_inputs
@@ -84,6 +85,15 @@ def optimize(
     if not isinstance(fine_tune, int) or fine_tune < 0:
         raise InvalidArgument(f"fine-tune epochs must be a whole number >= 0, got {fine_tune!r}")
     parent = registry.get(ref)
+    if is_language_model(parent.config):
+        if transform != "quantize":
+            raise InvalidArgument(f"{parent.ref} is a language model: it optimizes by --quantize int4|int8 only")
+        from maas.llm.optimize import quantize as quantize_language_model
+
+        version, llm_report = quantize_language_model(registry, parent.ref, str(quantize),
+                                                      max_accuracy_drop=max_accuracy_drop, timing=timing,
+                                                      progress=report_progress)
+        return OptimizeResult(version, llm_report)
     if parent.signature is None or not parent.signature.inputs:
         raise FailedPrecondition(f"{parent.ref} has no signature; optimization needs its input shape")
     signature = parent.signature

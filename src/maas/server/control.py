@@ -141,6 +141,7 @@ def _import_options(up: Any) -> ImportOptions:
         labels=labels,
         allow_mismatch=(up.one("allow_mismatch", "") or "").lower() in truthy,
         max_batch_size=parse_version(up.one("max_batch_size")) if up.one("max_batch_size") else None,
+        runtime=up.one("runtime") or None,
     )
 
 
