@@ -64,7 +64,7 @@ def build(hf_dir: Path, out: Path, precision: str) -> None:
 
     cfg = json.loads((hf_dir / "config.json").read_text())
     extra = ["shared_embeddings=true"] if cfg.get("tie_word_embeddings") and precision != "fp32" else []
-    with tempfile.TemporaryDirectory(prefix="maas-genai-cache-") as cache:
+    with tempfile.TemporaryDirectory(prefix="maas-genai-cache-") as cache:  # private inside a work_dir
         args = (None, str(hf_dir), str(out), precision, "cpu", cache)
         noise = io.StringIO()
         try:
@@ -88,7 +88,7 @@ def convert(registry: Registry, ref: str, precision: str = "fp32", *, transform:
     source = source_of(registry, parent)
     if precision == "fp32" and parent.config.get("runtime") == GENAI:
         raise FailedPrecondition(f"{parent.ref} already runs on {GENAI}; quantize it (int4, int8) instead")
-    with tempfile.TemporaryDirectory(prefix="maas-genai-") as tmp:
+    with registry.work_dir("maas-genai-") as tmp:  # private and memory-backed in an encrypted home
         src = materialize(registry, source, Path(tmp) / "source")
         out = Path(tmp) / "genai"
         build(src, out, precision)
