@@ -33,7 +33,10 @@ from maas.config import Settings
 from maas.registry import Registry
 from maas.serving import ServingDataPlane, ServingOptions
 from maas.server.app import create_app
-from maas.server import grpc_server
+try:
+    from maas.server import grpc_servicer as grpc_server
+except ImportError:  # a tree from before the split of grpc_server.py
+    from maas.server import grpc_server
 
 protocols, n, conc, profile = sys.argv[1].split(","), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 import os

@@ -41,7 +41,7 @@ def test_second_serve_on_a_taken_grpc_port_fails_with_one_line(tmp_path: Path) -
 
 
 def test_grpc_server_itself_does_not_reuse_a_taken_port(tmp_path: Path) -> None:
-    from maas.server.grpc_server import start_grpc_server
+    from maas.server.grpc_bootstrap import start_grpc_server
 
     holder = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
     port = holder.add_insecure_port("127.0.0.1:0")

@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from maas.cli import common
+from maas.cli import context
 
 log = logging.getLogger(__name__)
 
@@ -23,14 +23,14 @@ CHANGING = frozenset({
 
 
 def _record(verb: str, params: dict[str, Any], outcome: str) -> None:
-    if getattr(common.state, "_registry", None) is None:
+    if getattr(context.state, "_registry", None) is None:
         return  # the command never opened the registry (refused its input first): nothing changed in it
     target = " ".join(f"{k}={v}" for k, v in params.items() if v not in (None, False, [], ()) and k != "json_")
     try:
         from maas.security import AuditLog
 
-        settings = common.state.settings()
-        AuditLog(common.state.registry().store).record(
+        settings = context.state.settings()
+        AuditLog(context.state.registry().store).record(
             f"cli:{settings.user}", f"cli {verb}", target=target[:2000],
             source=f"cli@{socket.gethostname()}", outcome=outcome,
         )

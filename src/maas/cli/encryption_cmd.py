@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from maas.cli import common
-from maas.cli.common import console, handle_errors, print_json
+from maas.cli import context
+from maas.cli.context import console, handle_errors, print_json
 
 encryption_app = typer.Typer(help="Encryption at rest of the artifact store (AES-256-GCM envelope).",
                              no_args_is_help=True)
@@ -18,7 +18,7 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts."
 @handle_errors
 def status(json_: JsonFlag = False) -> None:
     """Whether artifacts are encrypted, which master key seals them, and how many blobs are still plaintext."""
-    st = common.state.registry().encryption_status()
+    st = context.state.registry().encryption_status()
     if json_:
         return print_json(st.to_dict())
     console.print(f"encryption: {'on' if st.encrypted else 'off'}")
@@ -36,8 +36,8 @@ def status(json_: JsonFlag = False) -> None:
 @handle_errors
 def enable(json_: JsonFlag = False) -> None:
     """Encrypt every existing blob and all new ones (safe to interrupt: run it again to resume)."""
-    sealed = common.state.registry().enable_encryption()
-    st = common.state.registry().encryption_status()
+    sealed = context.state.registry().enable_encryption()
+    st = context.state.registry().encryption_status()
     if json_:
         return print_json({"sealed": sealed, **st.to_dict()})
     console.print(f"encryption on: {sealed} blob(s) encrypted now, {st.sealed} of {st.blobs} encrypted in all")
@@ -47,7 +47,7 @@ def enable(json_: JsonFlag = False) -> None:
 @handle_errors
 def rotate(json_: JsonFlag = False) -> None:
     """New master key; re-wrap every data key under it (the data is not re-encrypted); retire the old key."""
-    new_id, rewrapped, retired = common.state.registry().rotate_master_key()
+    new_id, rewrapped, retired = context.state.registry().rotate_master_key()
     if json_:
         return print_json({"current_key": new_id, "rewrapped": rewrapped, "retired": retired})
     console.print(f"master key {new_id}: {rewrapped} data key(s) re-wrapped, retired {', '.join(retired) or 'none'}")

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from maas.cli import common
-from maas.cli.common import console, handle_errors, print_json, progress
+from maas.cli import context
+from maas.cli.context import console, handle_errors, print_json, progress
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 DataOpt = Annotated[
@@ -43,7 +43,7 @@ def eval_command(
 
     with progress(f"evaluating {ref}"):
         result = evaluate(
-            common.state.registry(), ref, data, task=task, target=target, batch_size=batch_size,
+            context.state.registry(), ref, data, task=task, target=target, batch_size=batch_size,
             latency=not no_latency,
         )
         paths = write_report(result, report) if report is not None else {}
@@ -70,7 +70,7 @@ def compare_command(
     from maas.evaluate import compare
 
     with progress(f"comparing {len(refs)} versions"):
-        reports = compare(common.state.registry(), refs, data, task=task, target=target, latency=not no_latency)
+        reports = compare(context.state.registry(), refs, data, task=task, target=target, latency=not no_latency)
     if json_:
         return print_json([r.to_dict() for r in reports])
     table = Table("", *[r.ref for r in reports], title=f"on {reports[0].dataset} ({reports[0].n_samples} samples)")

@@ -9,8 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from maas.cli import common
-from maas.cli.common import console, fail, handle_errors, print_json, progress
+from maas.cli import context
+from maas.cli.context import console, fail, handle_errors, print_json, progress
 from maas.numbers import is_ascii_int
 
 
@@ -44,7 +44,7 @@ def explain_command(
     """Explain a version over a data set: global importance, per-class summaries, an HTML report."""
     from maas.explain import ExplainParams
 
-    registry = common.state.registry()
+    registry = context.state.registry()
     if refs[0] == "background" and len(refs) == 2:
         return _background(registry, refs[1], data, background_rows, json_)
     if len(refs) != 1:

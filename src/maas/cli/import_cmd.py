@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from maas.cli.common import console, handle_errors, print_json, progress, state
+from maas.cli.context import console, handle_errors, print_json, progress, state
 from maas.errors import InvalidArgument
 
 FORMAT_HELP = (

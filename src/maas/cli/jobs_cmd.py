@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
-from maas.cli.common import console, err_console, fail, handle_errors, print_json, state
+from maas.cli.context import console, err_console, fail, handle_errors, print_json, state
 from maas.errors import InvalidArgument
 
 jobs_app = typer.Typer(help="Background jobs (import, evaluate, optimize, train) run by `maas serve`.",

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from maas.cli.common import console, err_console, handle_errors, print_json, state
+from maas.cli.context import console, err_console, handle_errors, print_json, state
 
 keys_app = typer.Typer(help="API keys: scopes infer < read < write < admin, model patterns, expiry, rates.",
                        no_args_is_help=True)

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from maas import __version__
-from maas.cli.common import console, exit_codes_text, handle_errors, print_json, set_home, state
+from maas.cli.context import console, exit_codes_text, handle_errors, print_json, set_home, state
 from maas.cli.encryption_cmd import encryption_app
 from maas.cli.quiet import quiet_third_parties
 from maas.cli.usage import OneLineErrorsGroup

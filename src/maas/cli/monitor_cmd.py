@@ -11,7 +11,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from maas.cli.common import console, handle_errors, print_json, state
+from maas.cli.context import console, handle_errors, print_json, state
 from maas.errors import InvalidArgument, Unavailable
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]

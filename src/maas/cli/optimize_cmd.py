@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from maas.cli.common import console, err_console, handle_errors, print_json, state
+from maas.cli.context import console, err_console, handle_errors, print_json, state
 
 
 def _bar() -> tuple[Any, Any]:

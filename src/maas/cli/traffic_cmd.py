@@ -9,8 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from maas.cli import common
-from maas.cli.common import console, handle_errors, print_json
+from maas.cli import context
+from maas.cli.context import console, handle_errors, print_json
 from maas.errors import InvalidArgument
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
@@ -36,7 +36,7 @@ def parse_steps(text: str) -> list[int]:
 def _service() -> Any:
     from maas.traffic import TrafficService
 
-    return TrafficService(common.state.registry())
+    return TrafficService(context.state.registry())
 
 
 def _print_split(doc: dict[str, Any]) -> None:

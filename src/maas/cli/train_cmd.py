@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from maas.cli.common import console, err_console, handle_errors, print_json, state
+from maas.cli.context import console, err_console, handle_errors, print_json, state
 
 
 def register(app: typer.Typer) -> None:

@@ -16,7 +16,7 @@ try:  # newer typer vendors Click and raises its own copies of Click's exception
 except ImportError:  # older typer uses Click itself
     from click import exceptions as click  # type: ignore[no-redef]
 
-from maas.cli import common
+from maas.cli import context
 
 _NEGATIVE_NUMBER = re.compile(r"-\d+(\.\d*)?")
 USAGE_EXIT = 2  # Click's own status for usage errors, and the table's INVALID_ARGUMENT
@@ -30,7 +30,7 @@ class OneLineErrorsGroup(TyperGroup):
         standalone_mode: bool = True, **extra: Any,
     ) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
-        common.state.json_errors = "--json" in argv
+        context.state.json_errors = "--json" in argv
         try:
             rv = super().main(
                 args=argv, prog_name=prog_name, complete_var=complete_var, standalone_mode=False, **extra
@@ -54,7 +54,7 @@ class OneLineErrorsGroup(TyperGroup):
 
 def fail_standalone(message: str, code: int, standalone_mode: bool) -> None:
     try:
-        common.fail(message, code)
+        context.fail(message, code)
     except typer.Exit:
         if standalone_mode:
             sys.exit(code)

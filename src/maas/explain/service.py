@@ -23,7 +23,7 @@ from maas.explain.explainer import Explanation, explain
 from maas.explain.params import ExplainParams, Limits
 from maas.explain.subject import Subject
 from maas.registry import ModelVersion, Registry
-from maas.serving.inference import InferenceRequest
+from maas.serving.contract import InferenceRequest
 from maas.serving.validation import validate_inputs
 from maas.types import TensorSpec
 

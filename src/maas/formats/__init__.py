@@ -15,7 +15,7 @@ from typing import Any
 from maas.errors import InvalidArgument
 from maas.formats import archive, detect, options, safety
 from maas.formats.atomic import write_atomically
-from maas.formats.pipeline import Converted, converting, verify_and_publish, workdir
+from maas.formats.publish import Converted, converting, verify_and_publish, workdir
 from maas.registry import MODEL_ROLE, ModelVersion, Registry
 
 __all__ = ["FORMATS", "export", "import_file", "register"]

@@ -15,7 +15,7 @@ import numpy as np
 from maas import json_limits
 from maas.errors import InvalidArgument, PayloadTooLarge
 from maas.formats import safety
-from maas.formats.pipeline import Converted
+from maas.formats.publish import Converted
 
 H5_MAGIC = b"\x89HDF\r\n\x1a\n"
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from maas.errors import InvalidArgument
 from maas.formats import parity
-from maas.formats.pipeline import Converted
+from maas.formats.publish import Converted
 
 
 def is_estimator(obj: Any) -> bool:

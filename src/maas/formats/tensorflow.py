@@ -11,7 +11,7 @@ import numpy as np
 
 from maas.errors import InvalidArgument, PayloadTooLarge
 from maas.formats import parity, safety, tf_runtime
-from maas.formats.pipeline import Converted
+from maas.formats.publish import Converted
 
 OPSET = 17
 SIGNATURE = "serving_default"

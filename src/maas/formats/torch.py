@@ -14,7 +14,7 @@ import numpy as np
 from maas import json_limits
 from maas.errors import InvalidArgument
 from maas.formats import parity, safety
-from maas.formats.pipeline import Converted
+from maas.formats.publish import Converted
 
 SAMPLE_BATCH = 4  # >1 so torch.export does not specialize the batch dimension to 1
 

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from maas.errors import FailedPrecondition, InvalidArgument, NotFound
 from maas.jobs.entities import Job, JobState
-from maas.registry.orm import JobRow
+from maas.jobs.orm import JobRow
 from maas.registry.sealed_records import RecordSealer
 from maas.registry.store import SqlModelStore
 

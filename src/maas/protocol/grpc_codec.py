@@ -14,7 +14,7 @@ import numpy as np
 from maas.errors import InvalidArgument
 from maas.protocol import raw_tensor
 from maas.protocol.grpc_gen import inference_pb2 as pb
-from maas.serving.inference import InferenceRequest, InferenceResponse, InferTensor, RequestedOutput
+from maas.serving.contract import InferenceRequest, InferenceResponse, InferTensor, RequestedOutput
 
 # Datatype -> the InferTensorContents field that carries it (FP16 / BF16 travel only as raw bytes).
 CONTENTS_FIELD = {

@@ -18,7 +18,7 @@ import simdjson
 from maas.errors import InvalidArgument
 from maas.numbers import is_ascii_int
 from maas.protocol import raw_tensor
-from maas.serving.inference import InferenceRequest, InferenceResponse, InferTensor, RequestedOutput
+from maas.serving.contract import InferenceRequest, InferenceResponse, InferTensor, RequestedOutput
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 # A legitimate body nests at most a few envelope levels plus one per tensor dimension.

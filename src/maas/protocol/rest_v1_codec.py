@@ -13,7 +13,7 @@ import numpy as np
 
 from maas.errors import InvalidArgument
 from maas.protocol import raw_tensor, rest_codec
-from maas.serving.inference import InferenceRequest, InferenceResponse, InferTensor, ModelMetadata
+from maas.serving.contract import InferenceRequest, InferenceResponse, InferTensor, ModelMetadata
 
 
 def decode_predict(

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from maas.errors import FailedPrecondition, NotFound
 from maas.registry.database import make_engine, migrate
 from maas.registry.entities import Artifact, Lineage, Model, ModelVersion, State
-from maas.registry.orm import AliasRow, ArtifactRow, JobRow, ModelRow, ReferenceRow, RevisionRow, VersionRow
+from maas.registry.orm import AliasRow, ArtifactRow, ModelRow, ReferenceRow, RevisionRow, VersionRow
 from maas.types import ModelRef, Signature
 
 VISIBLE = (State.READY.value, State.ARCHIVED.value)
@@ -209,6 +209,8 @@ class SqlModelStore:
 
     def referenced_blobs(self) -> set[str]:
         """Blobs of every version, and the staged inputs of jobs that have not finished."""
+        from maas.jobs.orm import JobRow  # here: the jobs package imports this module
+
         with self.reading() as s:
             blobs = set(s.scalars(select(ArtifactRow.sha256).distinct()))
             blobs.update(s.scalars(select(JobRow.input_blob).where(

@@ -72,7 +72,7 @@ def create_app(
         gauges.start()
         grpc_server = None
         if grpc:
-            from maas.server.grpc_server import start_grpc_server
+            from maas.server.grpc_bootstrap import start_grpc_server
 
             grpc_server, port = await start_grpc_server(dataplane, settings, settings.host, settings.grpc_port,
                                                         authorizer=authorizer, audit=audit)

@@ -23,7 +23,7 @@ from maas.server.access import Exchange, exchange_of, request_id
 from maas.server.auth import OPEN_PATHS
 from maas.server.body import ClientGone, read_asgi_body
 from maas.server.errors import status_of
-from maas.serving.inference import DataPlane, InferenceRequest
+from maas.serving.contract import DataPlane, InferenceRequest
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from maas.config import Settings
 from maas.protocol import rest_v1_codec
 from maas.server.access import exchange_of
 from maas.server.body import read_body
-from maas.serving.inference import DataPlane
+from maas.serving.contract import DataPlane
 
 
 def router(dataplane: DataPlane, settings: Settings) -> APIRouter:

@@ -13,7 +13,7 @@ from maas.config import Settings
 from maas.errors import InvalidArgument, NotFound, Unavailable
 from maas.protocol import rest_codec
 from maas.server.body import read_body
-from maas.serving.inference import DataPlane, ModelMetadata
+from maas.serving.contract import DataPlane, ModelMetadata
 from maas.types import TensorSpec
 
 

@@ -20,7 +20,7 @@ from maas.monitor.records import PredictionRecord, PredictionSink
 from maas.numbers import is_ascii_int, parse_finite
 from maas.registry import Registry, State
 from maas.serving.classification import classify
-from maas.serving.inference import (
+from maas.serving.contract import (
     InferenceRequest,
     InferenceResponse,
     InferTensor,

@@ -23,7 +23,7 @@ from maas.errors import FailedPrecondition, MaasError, NotFound, Unavailable
 from maas.llm import is_language_model
 from maas.numbers import is_ascii_int
 from maas.registry import ModelVersion, Registry
-from maas.serving.inference import ModelIndexEntry
+from maas.serving.contract import ModelIndexEntry
 from maas.serving.loaded import LoadedVersion, RuntimeFactory, build_parts, onnxruntime_factory
 from maas.serving.metrics import ServingMetrics
 from maas.serving.options import ServingOptions

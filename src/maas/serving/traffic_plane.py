@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 import numpy as np
 from prometheus_client import CollectorRegistry
 
-from maas.serving.inference import InferenceRequest, InferenceResponse
+from maas.serving.contract import InferenceRequest, InferenceResponse
 from maas.serving.loaded import LoadedVersion
 from maas.serving.repository import ModelRepository
 from maas.traffic.analysis import Agreement, compare, predicted_classes

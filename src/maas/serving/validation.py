@@ -13,7 +13,7 @@ import numpy as np
 
 from maas.errors import InvalidArgument
 from maas.serving.classification import classification_k
-from maas.serving.inference import InferTensor, RequestedOutput
+from maas.serving.contract import InferTensor, RequestedOutput
 from maas.types import TensorSpec, numpy_dtype
 
 Tensors = dict[str, np.ndarray]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from maas.cli import common
+from maas.cli import context
 from maas.cli.main import app
 from maas.registry import Registry
 from maas.testing import hostile_archives
@@ -18,10 +18,10 @@ runner = CliRunner()
 
 @pytest.fixture
 def reg(home: Path, monkeypatch: pytest.MonkeyPatch) -> Registry:
-    monkeypatch.setattr(common, "state", common.CliState())
+    monkeypatch.setattr(context, "state", context.CliState())
     import maas.cli.main as main
 
-    monkeypatch.setattr(main, "state", common.state)
+    monkeypatch.setattr(main, "state", context.state)
     r = Registry.open(home)
     r.publish("iris", {"model.onnx": b"one"})
     return r

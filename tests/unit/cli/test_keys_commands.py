@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from maas.cli import common, keys_cmd
+from maas.cli import context, keys_cmd
 from maas.cli.main import app
 from maas.registry import Registry
 from maas.security import Authorizer, KeyStore, Scope
@@ -18,11 +18,11 @@ runner = CliRunner()
 
 @pytest.fixture
 def reg(home: Path, monkeypatch: pytest.MonkeyPatch) -> Registry:
-    monkeypatch.setattr(common, "state", common.CliState())
-    monkeypatch.setattr(keys_cmd, "state", common.state)
+    monkeypatch.setattr(context, "state", context.CliState())
+    monkeypatch.setattr(keys_cmd, "state", context.state)
     import maas.cli.main as main
 
-    monkeypatch.setattr(main, "state", common.state)
+    monkeypatch.setattr(main, "state", context.state)
     return Registry.open(home)
 
 

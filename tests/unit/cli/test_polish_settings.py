@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from maas.cli import common
+from maas.cli import context
 from maas.cli.main import app
 from maas.config import DEFAULT_MAX_BATCH_SIZE, Settings
 from maas.serving.options import ServingOptions
@@ -19,10 +19,10 @@ runner = CliRunner()
 
 @pytest.fixture(autouse=True)
 def fresh_state(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(common, "state", common.CliState())
+    monkeypatch.setattr(context, "state", context.CliState())
     import maas.cli.main as main
 
-    monkeypatch.setattr(main, "state", common.state)
+    monkeypatch.setattr(main, "state", context.state)
 
 
 def test_serving_settings_come_from_env_and_show_in_config(monkeypatch: pytest.MonkeyPatch) -> None:

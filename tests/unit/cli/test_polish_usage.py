@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from maas.cli import common
+from maas.cli import context
 from maas.cli.main import app
 from maas.registry import Registry
 
@@ -19,10 +19,10 @@ README = Path(__file__).resolve().parents[3] / "README.md"
 
 @pytest.fixture
 def reg(home: Path, monkeypatch: pytest.MonkeyPatch) -> Registry:
-    monkeypatch.setattr(common, "state", common.CliState())
+    monkeypatch.setattr(context, "state", context.CliState())
     import maas.cli.main as main
 
-    monkeypatch.setattr(main, "state", common.state)
+    monkeypatch.setattr(main, "state", context.state)
     r = Registry.open(home)
     r.publish("digits", {"model.onnx": b"one"})
     return r
@@ -67,8 +67,8 @@ def test_version_flag_and_exit_codes_are_documented(reg: Registry) -> None:
     code, out, _ = invoke("--help")
     assert code == 0 and "Print the version and exit." in out
     flat = " ".join(out.split())
-    assert f"Exit codes: {common.exit_codes_text()}." in flat
-    assert common.exit_codes_text() in " ".join(README.read_text().split())
+    assert f"Exit codes: {context.exit_codes_text()}." in flat
+    assert context.exit_codes_text() in " ".join(README.read_text().split())
     code, out, _ = invoke("--version")
     assert code == 0 and out.startswith("maas ")
 

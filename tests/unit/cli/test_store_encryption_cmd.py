@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from maas.cli import common
+from maas.cli import context
 from maas.cli.main import app
 from maas.registry import Registry
 
@@ -20,8 +20,8 @@ runner = CliRunner()
 def cli_state(monkeypatch: pytest.MonkeyPatch) -> None:
     import maas.cli.main as main
 
-    monkeypatch.setattr(common, "state", common.CliState())
-    monkeypatch.setattr(main, "state", common.state)
+    monkeypatch.setattr(context, "state", context.CliState())
+    monkeypatch.setattr(main, "state", context.state)
 
 
 def invoke(*args: str) -> tuple[int, str, str]:

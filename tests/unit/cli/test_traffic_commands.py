@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from maas.cli import common
+from maas.cli import context
 from maas.cli.main import app
 from maas.cli.traffic_cmd import parse_duration
 from maas.errors import InvalidArgument
@@ -22,10 +22,10 @@ SIG = Signature((TensorSpec("x", "FP32", (-1, 4)),), (TensorSpec("y", "FP32", (-
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setattr(common, "state", common.CliState())
+    monkeypatch.setattr(context, "state", context.CliState())
     import maas.cli.main as main
 
-    monkeypatch.setattr(main, "state", common.state)
+    monkeypatch.setattr(main, "state", context.state)
     home = tmp_path / "home"
     with Registry.open(home) as r:
         for sig in (SIG, SIG, SIG, Signature((TensorSpec("x", "FP32", (-1, 5)),), SIG.outputs)):

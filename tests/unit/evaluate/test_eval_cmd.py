@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from maas.cli import common
+from maas.cli import context
 from maas.cli.eval_cmd import register
 
 runner = CliRunner()
@@ -21,7 +21,7 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, models: dict[str, Any])
     from maas.registry import Registry
 
     monkeypatch.setenv("MAAS_HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(common, "state", common.CliState())
+    monkeypatch.setattr(context, "state", context.CliState())
     with Registry.open(tmp_path / "home") as reg:
         path, sig, _ = models["iris"]
         for _ in range(2):

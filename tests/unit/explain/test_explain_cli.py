@@ -11,7 +11,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from maas.cli import common
+from maas.cli import context
 from maas.cli.explain_cmd import register
 
 from .explain_models import digit_png
@@ -21,7 +21,7 @@ runner = CliRunner()
 
 def make_app(home: Path, monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
     monkeypatch.setenv("MAAS_HOME", str(home))
-    monkeypatch.setattr(common, "state", common.CliState())
+    monkeypatch.setattr(context, "state", context.CliState())
     root = typer.Typer(pretty_exceptions_enable=False)
 
     @root.callback()

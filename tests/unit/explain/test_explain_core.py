@@ -16,7 +16,7 @@ from maas.explain import ExplainParams, Limits, Subject, explain
 from maas.explain.occlusion import window_positions
 from maas.explain.service import ExplainService
 from maas.registry import Registry
-from maas.serving.inference import InferenceRequest, InferTensor
+from maas.serving.contract import InferenceRequest, InferTensor
 
 from .explain_models import two_feature_model
 

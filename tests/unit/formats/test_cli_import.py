@@ -11,7 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from maas.cli import import_cmd
-from maas.cli.common import state
+from maas.cli.context import state
 
 from .test_onnx_file import _linear
 

@@ -9,7 +9,7 @@ import typer
 from typer.testing import CliRunner
 
 from maas.cli import import_cmd
-from maas.cli.common import state
+from maas.cli.context import state
 
 from .tiny_lm import tiny_llama
 

@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from maas.cli import common
+from maas.cli import context
 from maas.cli.optimize_cmd import register
 from maas.registry import ModelVersion, Registry
 
@@ -21,10 +21,10 @@ runner = CliRunner()
 @pytest.fixture
 def app(opt_home: Path, teacher: ModelVersion, monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
     monkeypatch.setenv("MAAS_HOME", str(opt_home))
-    monkeypatch.setattr(common, "state", common.CliState())
+    monkeypatch.setattr(context, "state", context.CliState())
     import maas.cli.optimize_cmd as cmd
 
-    monkeypatch.setattr(cmd, "state", common.state)
+    monkeypatch.setattr(cmd, "state", context.state)
     app = typer.Typer(pretty_exceptions_enable=False)
 
     @app.callback()

@@ -6,7 +6,7 @@ import pytest
 from maas.errors import InvalidArgument
 from maas.protocol import grpc_codec, raw_tensor
 from maas.protocol.grpc_gen import inference_pb2 as pb
-from maas.serving.inference import InferenceRequest, InferenceResponse, InferTensor
+from maas.serving.contract import InferenceRequest, InferenceResponse, InferTensor
 
 from .test_raw_tensor import SAMPLES
 

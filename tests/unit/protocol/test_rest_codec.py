@@ -8,7 +8,7 @@ import pytest
 
 from maas.errors import InvalidArgument
 from maas.protocol import raw_tensor, rest_codec
-from maas.serving.inference import InferenceRequest, InferenceResponse, InferTensor, RequestedOutput
+from maas.serving.contract import InferenceRequest, InferenceResponse, InferTensor, RequestedOutput
 
 from .test_raw_tensor import SAMPLES
 

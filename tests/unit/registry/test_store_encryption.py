@@ -13,11 +13,11 @@ from sqlalchemy import select
 
 from maas.config import Settings
 from maas.errors import FailedPrecondition
+from maas.jobs.orm import JobRow
 from maas.registry import Registry
 from maas.registry.blob_encrypted import EncryptedBlobStore
 from maas.registry.blob_memory import MemoryBlobStore
 from maas.registry.metadata import open_metadata_store
-from maas.registry.orm import JobRow
 from maas.registry.sealed_records import FIELD
 from maas.security.envelope import HEADER
 

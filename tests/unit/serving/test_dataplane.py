@@ -11,7 +11,7 @@ import pytest
 from maas.errors import InvalidArgument, MaasError, NotFound, Unavailable
 from maas.registry import Registry
 from maas.serving import ServingDataPlane, ServingOptions
-from maas.serving.inference import InferenceRequest, InferTensor, RequestedOutput
+from maas.serving.contract import InferenceRequest, InferTensor, RequestedOutput
 
 from . import serving_models as models
 from .serving_models import serve

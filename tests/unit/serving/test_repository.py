@@ -10,7 +10,7 @@ import pytest
 from maas.errors import FailedPrecondition, NotFound, Unavailable
 from maas.registry import MODEL_ROLE, Registry
 from maas.serving import ServingDataPlane
-from maas.serving.inference import InferenceRequest, InferTensor
+from maas.serving.contract import InferenceRequest, InferTensor
 
 from . import serving_models as models
 from .serving_models import serve

@@ -11,7 +11,7 @@ import numpy as np
 
 from maas.registry import MODEL_ROLE, Registry
 from maas.serving import ServingDataPlane
-from maas.serving.inference import InferenceRequest, InferTensor
+from maas.serving.contract import InferenceRequest, InferTensor
 from maas.serving.warmup import SAMPLE_ROLE
 from maas.traffic import TrafficService, TrafficSplit
 

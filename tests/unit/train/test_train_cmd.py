@@ -9,15 +9,15 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from maas.cli import common, train_cmd
+from maas.cli import context, train_cmd
 
 CONFIG = "name: iris\nseed: 0\ndata: {source: 'sklearn:iris'}\nmodel: {family: logistic_regression}\n"
 
 
 @pytest.fixture
 def app(home: Path, monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
-    monkeypatch.setattr(common, "state", common.CliState())
-    monkeypatch.setattr(train_cmd, "state", common.state)
+    monkeypatch.setattr(context, "state", context.CliState())
+    monkeypatch.setattr(train_cmd, "state", context.state)
     root = typer.Typer()
     root.callback()(lambda: None)  # keeps `train` a sub-command, as in the real app
     train_cmd.register(root)

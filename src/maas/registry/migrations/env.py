@@ -2,6 +2,7 @@
 
 from alembic import context
 
+from maas.jobs.orm import JobRow  # noqa: F401  (registers the jobs table in Base.metadata)
 from maas.registry.orm import Base
 
 connection = context.config.attributes.get("connection")
