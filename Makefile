@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PIP    := $(VENV)/bin/python -m pip
 # `all` includes tensorflow (~1.3 GB); to leave it out: EXTRAS=postgres,torch,keras,sklearn,optimize,train,dev
-EXTRAS ?= all,dev
+EXTRAS ?= all,ray,dev
 STAMP  := $(VENV)/.installed-$(shell echo $(EXTRAS) | cat pyproject.toml constraints.txt - | sha256sum | cut -c1-16)
 PYTEST_ARGS ?=
 # pipefail: the install's output is filtered (below) and a failing pip must still fail the target.
@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP) ## create .venv and install maas with every extra (pip, torch pinned by constraints.txt)
 
-run: $(STAMP) ## install, add the demo models the registry lacks (digits, smollm2, minilm), serve MAAS_HOME (default ~/.maas) on 127.0.0.1:8000 (HTTP) and :8001 (gRPC)
+run: $(STAMP) ## install, add the demo models the registry lacks (digits, smollm2, minilm), serve MAAS_HOME (default ~/.maas) on 127.0.0.1:8000 (HTTP, the console at /) and :8001 (gRPC)
 	$(VENV)/bin/maas demo
 	$(VENV)/bin/maas serve
 

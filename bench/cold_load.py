@@ -29,14 +29,14 @@ CHILD = textwrap.dedent(
     import numpy as np
     import onnxruntime as ort
     from maas.registry import Registry
-    from maas.serving.runtime import OnnxRuntimeBackend
+    from maas.serving.runtime import OnnxRuntime
     t_import = time.perf_counter()
     with Registry.open(sys.argv[1]) as reg:
         v = reg.get("big")
         t_open = time.perf_counter()
         data = reg.read_artifact(v)
         t_read = time.perf_counter()
-        rt = OnnxRuntimeBackend(data, intra_op_threads=1)
+        rt = OnnxRuntime(data, intra_op_threads=1)
         del data
         t_session = time.perf_counter()
         out = rt.run({"x": np.ones((1, rt.inputs[0].shape[1]), dtype=np.float32)})

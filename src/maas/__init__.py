@@ -21,6 +21,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from maas.client import AsyncClient, Client
     from maas.registry import ModelVersion, Registry
+    from maas.training import Progress, TrainConfig, TrainResult
 
 
 def __getattr__(name: str) -> Any:
@@ -33,10 +34,6 @@ def __getattr__(name: str) -> Any:
         from maas import client
 
         return getattr(client, name)
-    if name == "train":  # a callable package: maas.train(config) trains and registers (maas.train.train)
-        import importlib
-
-        return importlib.import_module("maas.train")
     raise AttributeError(f"module 'maas' has no attribute {name!r}")
 
 
@@ -45,22 +42,30 @@ def register(obj: Any, tokenizer: Any = None, *, name: str, registry: Registry |
     """Convert a live model (torch, Keras, scikit-learn, ONNX) to verified ONNX and register it; a transformers
     language model is registered with its tokenizer, as safetensors: `register(model, tokenizer, name=…)`."""
     from maas import formats
+    from maas.formats.options import ImportOptions
     from maas.registry import Registry
 
     reg = registry or Registry.open()
-    if tokenizer is not None:
-        options["tokenizer"] = tokenizer
-    return formats.register(reg, obj, name=name, **options)
+    return formats.register(reg, obj, name=name, options=ImportOptions(**options), tokenizer=tokenizer)
 
 
 def import_file(path: str | os.PathLike[str], *, name: str, registry: Registry | None = None,
                 **options: Any) -> ModelVersion:
     """Import a model file (ONNX, Keras, TorchScript, .pt2, skops…) as the model's next version."""
     from maas import formats
+    from maas.formats.options import ImportOptions
     from maas.registry import Registry
 
     reg = registry or Registry.open()
-    return formats.import_file(reg, path, name=name, **options)
+    return formats.import_file(reg, path, name=name, options=ImportOptions(**options))
+
+
+def train(config: TrainConfig | dict[str, Any] | str | os.PathLike[str], *, registry: Registry | None = None,
+          name: str | None = None, progress: Progress | None = None) -> TrainResult:
+    """Train, test and register one model as a `train.yaml` (path or dict) says; see `maas.training`."""
+    from maas.training import train as run
+
+    return run(config, registry=registry, name=name, progress=progress)
 
 
 __all__ = [

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     use_cuda: bool = Field(False, description="Run models with onnxruntime's CUDA provider")
     default_max_batch_size: int = Field(
         DEFAULT_MAX_BATCH_SIZE, ge=0, description="Largest batch for versions that declare none")
+    ray_ingress_cpus: float = Field(
+        1.0, ge=0, le=1024, description="Ray logical CPUs the ingress replica reserves (maas serve --ray)")
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

@@ -88,10 +88,10 @@ def seed(registry: Registry, *, epochs: int = 8, say: Callable[[str], None] = la
         h5 = Path(tmp) / "digits.h5"
         model.save(h5)
         say("importing digits.h5…")
-        v1 = formats.import_file(
-            registry, h5, name=NAME, labels=LABELS, preprocess=PREPROCESS, postprocess=POSTPROCESS,
+        v1 = formats.import_file(registry, h5, name=NAME, options=formats.ImportOptions(
+            labels=LABELS, preprocess=PREPROCESS, postprocess=POSTPROCESS,
             description="Keras CNN (Conv2D 32 3×3, MaxPool 2×2, Dense 10) on load_digits 28×28, fp32",
-        )
+        ))
     evaluate(registry, v1.ref, str(test_file), task="classification", latency=False)
     say("quantizing to int8 (static, calibrated on training digits)…")
     result = optimize(registry, v1.ref, quantize="static", calibration=str(data_dir / "digits28-calibration.npz"),

@@ -80,7 +80,7 @@ def test_serve_then_sigterm_exits_cleanly(tmp_path: Path) -> None:
         ready = [line for line in log.splitlines() if "maas ready:" in line]
         assert len(ready) == 1, log
         assert ready[0].endswith(
-            f"maas ready: REST {url}, gRPC 127.0.0.1:{grpc}, docs {url}/docs; serving lin:1 from {home}"
+            f"maas ready: REST {url}, gRPC 127.0.0.1:{grpc}, console {url}/, docs {url}/docs; serving lin:1 from {home}"
         )
         for noise in ("alembic", "absl", "oneDNN", "tensorflow", "Traceback"):
             assert noise not in log, log

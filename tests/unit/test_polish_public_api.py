@@ -22,3 +22,17 @@ def test_the_sync_client_has_every_verb_of_the_async_one() -> None:
         return {n for n in vars(cls) if not n.startswith("_") and callable(getattr(cls, n))}
 
     assert verbs(maas.AsyncClient) - {"aclose"} <= verbs(maas.Client)
+
+
+def test_train_is_a_plain_function_that_importing_the_training_package_leaves_alone() -> None:
+    import importlib
+    import inspect
+    import sys
+    import types
+
+    importlib.import_module("maas.training.pipeline")  # a submodule import rebinds maas.<package>, never maas.train
+    assert inspect.isfunction(maas.train) and maas.train.__module__ == "maas"
+    assert type(sys.modules["maas.training"]) is types.ModuleType  # no class swapped in to make it callable
+    from maas.training import train
+
+    assert list(inspect.signature(maas.train).parameters) == list(inspect.signature(train).parameters)

@@ -1,5 +1,5 @@
 """`python -m maas.cli` runs the `maas` command."""
 
-from maas.cli.main import app
+from maas.cli.main import main
 
-app(prog_name="maas")
+main()

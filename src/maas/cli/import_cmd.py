@@ -47,7 +47,7 @@ def import_model(
     json: Annotated[bool, typer.Option("--json", help="Print the version record as JSON")] = False,
 ) -> None:
     """Convert a model to ONNX, check it against the original, and publish it as a new version."""
-    from maas.formats import import_file
+    from maas.formats import ImportOptions, import_file
     from maas.types import parse_tag
 
     sample = None
@@ -60,14 +60,11 @@ def import_model(
             raise InvalidArgument(f"--sample-input {sample_input.name}: not a readable .npy file") from None
     tags = dict(parse_tag(t) for t in tag or [])
     with progress(f"importing {path.name}"):
-        version = import_file(
-            state.registry(),
-            path,
-            name=name,
+        version = import_file(state.registry(), path, name=name, options=ImportOptions(
             format=format,
             description=description,
             tags=tags,
-            aliases=alias or (),
+            aliases=tuple(alias or ()),
             labels=labels,
             trust=trust,
             allow_mismatch=allow_mismatch,
@@ -75,7 +72,7 @@ def import_model(
             max_batch_size=max_batch_size,
             preprocess=_steps(preprocess, "--preprocess"),
             postprocess=_steps(postprocess, "--postprocess"),
-        )
+        ))
     if json:
         print_json(version.to_dict())
     else:

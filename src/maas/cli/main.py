@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
@@ -244,9 +245,14 @@ def serve(
         "--poll-interval", help="Seconds between registry checks (env MAAS_POLL_INTERVAL_S, 0.5).")] = None,
     use_cuda: Annotated[bool | None, typer.Option(
         "--cuda/--no-cuda", help="onnxruntime's CUDA provider (env MAAS_USE_CUDA, off).")] = None,
+    ray: Annotated[str | None, typer.Option(
+        "--ray", metavar="[ADDRESS|auto|local]",
+        help="Serve on a Ray cluster (needs the `ray` extra): one Ray Serve deployment per model, with "
+             "--set NAME.num_replicas / min_replicas / max_replicas / target_ongoing_requests. auto: the "
+             "cluster `ray start` runs here (also `--ray` alone); local: a one-node Ray in this process.")] = None,
 ) -> None:
-    """Serve the registry: control API, KServe v2 REST and gRPC, in one process."""
-    from maas.server.main import run
+    """Serve the registry: control API, KServe v2 REST and gRPC, and the web console at /, in one process (or on
+    Ray with --ray)."""
 
     flags = {"host": host, "http_port": http_port, "grpc_port": grpc_port, "api_key": api_key,
              "tracing": trace or None, "allow_remote_trust": allow_remote_trust, "max_queue_size": max_queue_size,
@@ -254,6 +260,16 @@ def serve(
              "tls_client_ca": tls_client_ca, "inference_threads": inference_threads,
              "request_timeout_s": request_timeout_s, "poll_interval_s": poll_interval_s, "use_cuda": use_cuda}
     from maas.serving.options import parse_overrides
+
+    if ray is not None:
+        from maas.cluster.scaling import split_overrides
+
+        parse_overrides(split_overrides(override or [])[1])  # a bad --set fails before Ray is imported
+        from maas.cluster.run import run as run_on_ray
+
+        return run_on_ray(state.settings(**{k: v for k, v in flags.items() if v is not None}), ray,
+                          models=models or None, overrides=override or None)
+    from maas.server.main import run
 
     parse_overrides(override or [])  # a bad --set fails here, as a one-line error, before anything starts
     run(state.settings(**{k: v for k, v in flags.items() if v is not None}), models=models or None,
@@ -306,3 +322,19 @@ def _register_command_modules() -> None:
 
 
 _register_command_modules()
+
+
+def main() -> None:
+    """The `maas` command (the console script and `python -m maas.cli`)."""
+    app(args=bare_ray_means_auto(sys.argv[1:]), prog_name="maas")
+
+
+def bare_ray_means_auto(args: list[str]) -> list[str]:
+    """`maas serve --ray` alone means `--ray auto`, as the documented `--ray [ADDRESS|auto]` says. Typer has no
+    options with an optional value (its `flag_value` is deprecated), so the bare flag is completed before parsing."""
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg == "--ray" and (i + 1 == len(args) or args[i + 1].startswith("-")):
+            return [*args[: i + 1], "auto", *args[i + 1:]]
+    return list(args)

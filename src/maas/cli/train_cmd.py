@@ -1,4 +1,4 @@
-"""`maas train CONFIG.yaml`: run maas.train with progress bars on stderr and print the result; no logic here."""
+"""`maas train CONFIG.yaml`: run maas.training with progress bars on stderr and print the result; no logic here."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def train(
     json: Annotated[bool, typer.Option("--json", help="Print the version record and the result as JSON")] = False,
 ) -> None:
     """Train a model from a YAML config, test it, and register it as a new version."""
-    from maas.train import train as run
+    from maas.training import train as run
 
     with _Bars() as bars:
         result = run(config, registry=state.registry(), name=name, progress=bars)

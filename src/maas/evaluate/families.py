@@ -11,13 +11,13 @@ from maas.evaluate.datasets import Task
 
 
 def family_names() -> list[str]:
-    from maas.train.families import SKLEARN_FAMILIES
+    from maas.training.families import SKLEARN_FAMILIES
 
     return sorted(SKLEARN_FAMILIES)
 
 
 def family_task(name: str, hint: str | None = None) -> Task:
-    from maas.train import families
+    from maas.training import families
 
     return families.family_task(name, hint)
 
@@ -25,7 +25,7 @@ def family_task(name: str, hint: str | None = None) -> Task:
 def make_estimator(name: str, params: dict[str, str] | None = None, task: str | None = None, seed: int = 0) -> Any:
     """A fresh, unfitted estimator of family `name` for `task` (default: what the family does first) with
     `params` (text values parsed as Python literals)."""
-    from maas.train import families
+    from maas.training import families
 
     task = families.family_task(name, task)
     values = {key: parse_value(text) for key, text in (params or {}).items()}

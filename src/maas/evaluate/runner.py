@@ -18,9 +18,9 @@ DEFAULT_BATCH = 256
 
 
 def _open_runtime(model: bytes | str | os.PathLike[str]) -> Any:
-    from maas.serving.runtime import OnnxRuntimeBackend
+    from maas.serving.runtime import OnnxRuntime
 
-    return OnnxRuntimeBackend(model)
+    return OnnxRuntime(model)
 
 
 def _preprocessor(steps: Any) -> Any:

@@ -8,80 +8,54 @@ imported lazily: the serving core imports this package without torch, Keras or s
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from maas.errors import InvalidArgument
-from maas.formats import archive, detect, options, safety
+from maas.formats import archive, detect, safety
 from maas.formats.atomic import write_atomically
+from maas.formats.options import ImportOptions
 from maas.formats.publish import Converted, converting, verify_and_publish, workdir
 from maas.registry import MODEL_ROLE, ModelVersion, Registry
 
-__all__ = ["FORMATS", "export", "import_file", "register"]
+__all__ = ["FORMATS", "ImportOptions", "export", "import_file", "register"]
 
 FORMATS = detect.FORMATS
 
 
 def import_file(
-    registry: Registry,
-    path: str | os.PathLike[str],
-    *,
-    name: str,
-    format: str = "auto",
-    description: str = "",
-    tags: Mapping[str, str] | None = None,
-    aliases: Iterable[str] = (),
-    labels: Iterable[str] | str | os.PathLike[str] | None = None,
-    trust: bool = False,
-    allow_mismatch: bool = False,
-    sample_input: Any = None,
-    preprocess: Any = None,
-    postprocess: Any = None,
-    max_batch_size: int | None = None,
+    registry: Registry, path: str | os.PathLike[str], *, name: str, options: ImportOptions | None = None
 ) -> ModelVersion:
     """Import a model file (or an ONNX bundle directory) as the next version of `name`."""
     from maas.types import check_name
 
     check_name(name)
+    asked = options or ImportOptions()
     src = Path(path)
     if not src.exists():
         raise InvalidArgument(f"no such file: {src}")
     limit = registry.settings.max_upload_bytes
     from maas.llm import importing as llm_importing
 
-    if format in ("auto", "huggingface", "gguf") and (
+    if asked.format in ("auto", "huggingface", "gguf") and (
         src.suffix.lower() == ".gguf" or llm_importing.looks_like_hf_dir(src)
     ):  # language models stay in their own weights (safetensors), not ONNX
-        return llm_importing.import_path(registry, src, name=name, trust=trust, description=description,
-                                         tags=tags, aliases=aliases)
+        return llm_importing.import_path(registry, src, name=name, trust=asked.trust, description=asked.description,
+                                         tags=asked.tags, aliases=asked.aliases)
     safety.check_size(src, limit)
-    opts = options.build(
-        name,
-        description=description,
-        tags=tags,
-        aliases=aliases,
-        labels=Path(labels) if isinstance(labels, str | os.PathLike) else labels,
-        trust=trust,
-        allow_mismatch=allow_mismatch,
-        sample_input=sample_input,
-        preprocess=preprocess,
-        postprocess=postprocess,
-        max_batch_size=max_batch_size,
-        sidecar_dir=src if src.is_dir() else src.parent,
-    )
-    fmt = detect.resolve(src, format)
+    opts = asked.resolve(sidecar_dir=src if src.is_dir() else src.parent)
+    fmt = detect.resolve(src, opts.format)
     with workdir() as tmp:
         work = Path(tmp)
         if fmt == "archive":
             src = archive.extract(src, work / "bundle", limit)
-            fmt = detect.resolve(src, format)
+            fmt = detect.resolve(src, opts.format)
         with converting():
             conv = _convert_file(src, fmt, work, opts, limit)
-        return verify_and_publish(registry, conv, opts, work)
+        return verify_and_publish(registry, conv, name, opts, work)
 
 
-def _convert_file(src: Path, fmt: str, work: Path, opts: options.ImportOptions, limit: int) -> Converted:
+def _convert_file(src: Path, fmt: str, work: Path, opts: ImportOptions, limit: int) -> Converted:
     if fmt == "onnx":
         onnx_path = src if src.is_file() else next(iter(sorted(src.glob("*.onnx"))))
         return Converted(onnx_path=onnx_path, source_format="onnx", source_file=None)
@@ -130,52 +104,29 @@ def _load_pickle(src: Path) -> Any:
 
 
 def register(
-    registry: Registry,
-    obj: Any,
-    *,
-    name: str,
-    sample_input: Any = None,
-    description: str = "",
-    tags: Mapping[str, str] | None = None,
-    aliases: Iterable[str] = (),
-    labels: Iterable[str] | str | os.PathLike[str] | None = None,
-    allow_mismatch: bool = False,
-    preprocess: Any = None,
-    postprocess: Any = None,
-    max_batch_size: int | None = None,
-    tokenizer: Any = None,
+    registry: Registry, obj: Any, *, name: str, options: ImportOptions | None = None, tokenizer: Any = None
 ) -> ModelVersion:
     """Import a live model (torch.nn.Module, Keras model, scikit-learn estimator, onnx.ModelProto), or a
     transformers language model with its tokenizer (`tokenizer=`)."""
     from maas.types import check_name
 
     check_name(name)
+    asked = options or ImportOptions()
     from maas.llm import importing as llm_importing
 
     if llm_importing.is_transformers_model(obj):
-        return llm_importing.register_live(registry, obj, tokenizer, name=name, description=description,
-                                           tags=tags, aliases=aliases)
-    opts = options.build(
-        name,
-        description=description,
-        tags=tags,
-        aliases=aliases,
-        labels=Path(labels) if isinstance(labels, str | os.PathLike) else labels,
-        allow_mismatch=allow_mismatch,
-        sample_input=sample_input,
-        preprocess=preprocess,
-        postprocess=postprocess,
-        max_batch_size=max_batch_size,
-    )
+        return llm_importing.register_live(registry, obj, tokenizer, name=name, description=asked.description,
+                                           tags=asked.tags, aliases=asked.aliases)
+    opts = asked.resolve()
     with workdir() as tmp:
         work = Path(tmp)
         with converting():
             conv = _convert_object(obj, work, opts)
-        return verify_and_publish(registry, conv, opts, work)
+        return verify_and_publish(registry, conv, name, opts, work)
 
 
 def _convert_object(
-    obj: Any, work: Path, opts: options.ImportOptions, source_file: Path | None = None
+    obj: Any, work: Path, opts: ImportOptions, source_file: Path | None = None
 ) -> Converted:
     from maas.formats import keras, sklearn, torch
 

@@ -1,10 +1,11 @@
-"""What an import is asked to do: the caller's options merged over the defaults of a `maas.yaml` found
-beside the model file (the caller wins), with labels and processing steps validated up front."""
+"""What an import is asked to do: one `ImportOptions` object, the caller's options merged over the defaults of
+a `maas.yaml` found beside the model file (the caller wins), with labels and processing steps validated up front."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,59 +20,72 @@ MAX_LABELS = 100_000
 
 @dataclass(frozen=True)
 class ImportOptions:
-    name: str
-    description: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
+    """Everything an import may be asked besides the model and its name. Each door (CLI flags, SDK keywords,
+    upload form, job params) builds one and it is passed through unchanged to the converters and the
+    publisher, so an option is added here and nowhere else. `resolve` validates it and fills the gaps from
+    a `maas.yaml` beside the model (the caller wins); `format` applies to files only."""
+
+    format: str = "auto"
+    description: str = ""
+    tags: Mapping[str, str] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
-    labels: list[str] | None = None
+    labels: Sequence[str] | str | os.PathLike[str] | None = None  # a list, or a file of one label a line
     trust: bool = False
     allow_mismatch: bool = False
     sample_input: Any = None
-    preprocess: list[dict[str, Any]] | None = None
-    postprocess: list[dict[str, Any]] | None = None
+    preprocess: Any = None
+    postprocess: Any = None
     max_batch_size: int | None = None
 
+    def resolve(self, sidecar_dir: Path | None = None) -> ImportOptions:
+        """Validated, with labels read, steps checked and `sidecar_dir/maas.yaml` merged under the caller's."""
+        mbs = self.max_batch_size
+        if mbs is not None and (not isinstance(mbs, int) or isinstance(mbs, bool) or mbs < 0):
+            raise InvalidArgument(f"max_batch_size must be a non-negative integer, not {mbs!r}")
+        opts = replace(
+            self,
+            description=self.description or "",
+            tags=check_tags(dict(self.tags or {})),
+            aliases=tuple(check_alias(a) for a in self.aliases),
+            labels=read_labels(self.labels) if self.labels is not None else None,
+            trust=bool(self.trust),
+            allow_mismatch=bool(self.allow_mismatch),
+        )
+        if sidecar_dir is not None and (sidecar_dir / SIDECAR).is_file():
+            opts = _merge_sidecar(opts, sidecar_dir / SIDECAR)
+        pre, post = processing.validate(opts.preprocess, opts.postprocess)
+        return replace(opts, preprocess=pre, postprocess=post)
 
-def build(
-    name: str,
-    *,
-    description: str = "",
-    tags: Mapping[str, str] | None = None,
-    aliases: Iterable[str] = (),
-    labels: Iterable[str] | str | Path | None = None,
-    trust: bool = False,
-    allow_mismatch: bool = False,
-    sample_input: Any = None,
-    preprocess: Any = None,
-    postprocess: Any = None,
-    max_batch_size: int | None = None,
-    sidecar_dir: Path | None = None,
-) -> ImportOptions:
-    """Validate the caller's options and fill the gaps from `sidecar_dir/maas.yaml`."""
-    if max_batch_size is not None and (not isinstance(max_batch_size, int) or max_batch_size < 0):
-        raise InvalidArgument(f"max_batch_size must be a non-negative integer, not {max_batch_size!r}")
-    opts = ImportOptions(
-        name=name,
-        description=description or None,
-        tags=check_tags(dict(tags or {})),
-        aliases=tuple(check_alias(a) for a in aliases),
-        labels=read_labels(labels) if labels is not None else None,
-        trust=bool(trust),
-        allow_mismatch=bool(allow_mismatch),
-        sample_input=sample_input,
-        preprocess=preprocess,
-        postprocess=postprocess,
-        max_batch_size=max_batch_size,
-    )
-    if sidecar_dir is not None and (sidecar_dir / SIDECAR).is_file():
-        opts = _merge_sidecar(opts, sidecar_dir / SIDECAR)
-    pre, post = processing.validate(opts.preprocess, opts.postprocess)
-    return replace(opts, preprocess=pre, postprocess=post)
+    def to_params(self) -> dict[str, Any]:
+        """The options as a background job's JSON parameters (`from_params` reads them back)."""
+        if self.sample_input is not None:
+            raise InvalidArgument("sample_input cannot travel with a background job")
+        labels = self.labels
+        if isinstance(labels, str | os.PathLike):
+            labels = read_labels(labels)
+        doc = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "sample_input"}
+        return {**doc, "tags": dict(self.tags), "aliases": list(self.aliases),
+                "labels": list(labels) if labels is not None else None}
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> ImportOptions:
+        """The options among a job's parameters (its other keys, such as the staged blob, are not options)."""
+        known = {f.name for f in fields(cls)} - {"sample_input"}
+        doc = {k: v for k, v in params.items() if k in known and v is not None}
+        if "aliases" in doc:
+            if not isinstance(doc["aliases"], list | tuple):
+                raise InvalidArgument("params.aliases must be a list of aliases")
+            doc["aliases"] = tuple(doc["aliases"])
+        if "labels" in doc and not isinstance(doc["labels"], list):
+            raise InvalidArgument("params.labels must be a list of strings")
+        if "tags" in doc and not isinstance(doc["tags"], dict):
+            raise InvalidArgument("params.tags must be a mapping")
+        return cls(**doc)
 
 
-def read_labels(labels: Iterable[str] | str | Path) -> list[str]:
+def read_labels(labels: Iterable[str] | str | os.PathLike[str]) -> list[str]:
     """A list of labels, or a text file with one label per line (blank lines at the end ignored)."""
-    if isinstance(labels, str | Path):
+    if isinstance(labels, str | os.PathLike):
         path = Path(labels)
         try:
             text = path.read_text(encoding="utf-8")
@@ -113,7 +127,7 @@ def _merge_sidecar(opts: ImportOptions, path: Path) -> ImportOptions:
         raise InvalidArgument(f"{path.name}: max_batch_size must be a non-negative integer")
     return replace(
         opts,
-        description=opts.description if opts.description is not None else data.get("description"),
+        description=opts.description or str(data.get("description") or ""),
         tags={**check_tags({str(k): str(v) for k, v in tags.items()}), **opts.tags},
         labels=opts.labels if opts.labels is not None else (read_labels(labels) if labels else None),
         preprocess=opts.preprocess if opts.preprocess is not None else data.get("preprocess"),

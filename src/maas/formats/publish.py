@@ -72,8 +72,11 @@ def _source_role(path: Path) -> str:
     return f"source.{ext}"
 
 
-def verify_and_publish(registry: Registry, conv: Converted, opts: ImportOptions, work: Path) -> ModelVersion:
-    """Check the converted model, compare it with the original, then publish (the only registry write)."""
+def verify_and_publish(
+    registry: Registry, conv: Converted, name: str, opts: ImportOptions, work: Path
+) -> ModelVersion:
+    """Check the converted model, compare it with the original, then publish `name`'s next version (the only
+    registry write); `opts` has been resolved."""
     src_model = output_names.rename_outputs(onnx_file.load(conv.onnx_path), conv.output_names)
     final_path = work / "final" / MODEL_ROLE
     final_path.parent.mkdir(exist_ok=True)
@@ -138,13 +141,13 @@ def verify_and_publish(registry: Registry, conv: Converted, opts: ImportOptions,
     if conv.source_file is not None and conv.source_file.is_file():
         files[_source_role(conv.source_file)] = conv.source_file
     log.info(
-        "publishing %s (%s, parity max abs err %.3g)", opts.name, conv.source_format, report["max_abs_err"]
+        "publishing %s (%s, parity max abs err %.3g)", name, conv.source_format, report["max_abs_err"]
     )
     return registry.publish(
-        opts.name,
+        name,
         files,
         description=opts.description or "",
-        tags=opts.tags,
+        tags=dict(opts.tags),
         signature=sig,
         source_format=conv.source_format,
         config=config,

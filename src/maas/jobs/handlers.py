@@ -51,11 +51,10 @@ def handlers(registry: Registry) -> dict[str, Handler]:
         sha, ext = _str(params, "blob"), params.get("extension", "")
         if ext not in IMPORT_EXTENSIONS:
             raise InvalidArgument(f"params.extension {str(ext)[:20]!r} is not a model file extension")
-        options = {k: params[k] for k in ("format", "description", "tags", "aliases", "labels", "trust",
-                                          "allow_mismatch", "max_batch_size") if k in params}
+        options = formats.ImportOptions.from_params(params)
         ctx.progress(0.05, "converting")
         with registry.staged_input(sha, f"model{ext}") as path:  # a private in-memory folder, removed after
-            version = formats.import_file(registry, path, name=_str(params, "name"), **options)
+            version = formats.import_file(registry, path, name=_str(params, "name"), options=options)
         ctx.log(f"registered {version.ref}")
         return {"version": version.to_dict()}
 
@@ -100,7 +99,7 @@ def _optional_handlers(registry: Registry) -> dict[str, Handler]:
         return table
 
     def run_train(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
-        from maas.train import parse, train
+        from maas.training import parse, train
 
         config = params.get("config")
         if not isinstance(config, dict):

@@ -47,7 +47,7 @@ def parse(text: str) -> dict[str, Any]:
     return out
 
 
-def _quantile(before: dict[float, float], after: dict[float, float], q: float) -> float | None:
+def quantile(before: dict[float, float], after: dict[float, float], q: float) -> float | None:
     edges = sorted(after)
     counts = [after[e] - before.get(e, 0.0) for e in edges]  # cumulative counts in the interval
     if not counts or counts[-1] <= 0:
@@ -72,7 +72,7 @@ def lines(before: dict[str, Any], after: dict[str, Any], seconds: float) -> list
         b0, b1 = before["buckets"].get(key, {}), after["buckets"].get(key, {})
         drift = after["drift"].get(key)
         out.append(ModelLine(
-            key[0], key[1], done / seconds if seconds > 0 else 0.0, _quantile(b0, b1, 0.5), _quantile(b0, b1, 0.99),
+            key[0], key[1], done / seconds if seconds > 0 else 0.0, quantile(b0, b1, 0.5), quantile(b0, b1, 0.99),
             after["errors"].get(key, 0.0) - before["errors"].get(key, 0.0), after["depth"].get(key, 0.0),
             "-" if drift is None else ("drift" if drift else "ok"),
         ))

@@ -14,12 +14,17 @@ from typing import Any
 from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from maas import __version__
 from maas.config import Settings
+from maas.console import pages as console_pages
+from maas.console.gate import ConsoleGate
+from maas.console.sessions import SessionStore
 from maas.jobs import JobRunner
 from maas.jobs.handlers import handlers as job_handlers
+from maas.monitor.history import MetricsHistory
 from maas.registry import Registry
 from maas.security import Authorizer
 from maas.security.last_used import flush_last_used
@@ -59,6 +64,8 @@ def create_app(
     explainer = explain_api.service(registry, dataplane, settings)
 
     gauges = monitor_api.drift_gauges(registry, dataplane, settings)
+    history = MetricsHistory(dataplane.metrics.registry)  # the console's charts, without a Prometheus
+    sessions = SessionStore()
 
     from maas.llm.service import LanguageModelService
 
@@ -70,6 +77,7 @@ def create_app(
         await llm.start(models)
         jobs.start()
         gauges.start()
+        history.start()
         grpc_server = None
         if grpc:
             from maas.server.grpc_bootstrap import start_grpc_server
@@ -90,6 +98,7 @@ def create_app(
             await dataplane.stop(shutdown_grace_s)
             await asyncio.to_thread(jobs.stop, shutdown_grace_s)
             await asyncio.to_thread(gauges.stop)
+            await asyncio.to_thread(history.stop)
             explainer.close()
 
     app = FastAPI(
@@ -108,6 +117,9 @@ def create_app(
     app.include_router(jobs_api.router(jobs, settings))
     app.include_router(keys_api.router(keys, audit, authorizer))
     app.include_router(explain_api.router(explainer, settings))
+    console = console_pages.Console(registry, dataplane, jobs, keys, authorizer, history, sessions)
+    app.include_router(console_pages.router(console))
+    app.mount(console_pages.STATIC_URL, StaticFiles(packages=[("maas.console", "static")]), name="console-static")
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
@@ -118,6 +130,7 @@ def create_app(
     infer = InferEndpoint(dataplane, settings.max_request_bytes)
     # Every HTTP request, the infer fast path included, passes these layers in this order (outermost first).
     layers: list[Callable[[ASGIApp], ASGIApp]] = [
+        partial(ConsoleGate, sessions=sessions),  # a console session's cookie -> its key, and its CSRF check
         partial(AuthMiddleware, auth=rest_auth, audit=audit),
         PathGuard,
         CrossSiteGuard,

@@ -55,6 +55,9 @@ _API_MODEL = re.compile(r"/api/v1/models/([^/]+)(?:/.*)?", _I)
 _API_VERSION = re.compile(r"/api/v1/versions/([^/:@]+)(?:[:@/].*)?", _I)
 _DOCS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 _SLASHES = re.compile(r"/{2,}")
+_CONSOLE_ADMIN = re.compile(r"/console/keys(?:/.*)?", _I)
+CONSOLE_STATIC = "/console/static/"
+CONSOLE_LOGIN = "/console/login"
 
 
 def normalise(path: str) -> str:
@@ -68,6 +71,9 @@ def http_need(method: str, path: str) -> Need | None:
     """What `method path` needs; None only for the exact health probes."""
     if path in OPEN_PATHS and method in ("GET", "HEAD"):
         return None
+    if (path.startswith(CONSOLE_STATIC) and ".." not in path) or (
+            path == CONSOLE_LOGIN and method in ("GET", "HEAD", "POST")):
+        return None  # the console's sign-in page and its scripts (exact spellings only, like the probes)
     p = normalise(path)
     low = p.lower()
     if low in OPEN_PATHS or low == "/v2" or low in _DOCS:
@@ -84,8 +90,10 @@ def http_need(method: str, path: str) -> Need | None:
         return Need(KeyScope.WRITE, m.group(1))
     if low == "/metrics":
         return Need(KeyScope.READ, every_model=True)
-    if _ADMIN_API.fullmatch(p):
+    if _ADMIN_API.fullmatch(p) or _CONSOLE_ADMIN.fullmatch(p):
         return Need(KeyScope.ADMIN)
+    if low == "/console" or low.startswith("/console/"):
+        return Need(KeyScope.READ)  # pages filter what they show by the key's models; changes go to the API
     if low == "/api/v1" or low.startswith("/api/v1/"):
         read = method in READ_METHODS
         if (m := _API_MODEL.fullmatch(p)) is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from maas import json_limits
 from maas.config import Settings
 from maas.errors import InvalidArgument
+from maas.formats.options import ImportOptions
 from maas.jobs import JobRunner
 from maas.registry import Registry
 from maas.server.byte_ranges import ranged_response
@@ -74,19 +76,18 @@ def router(registry: Registry, settings: Settings, jobs: JobRunner | None = None
             up = await receive_upload(request, settings.max_upload_bytes, tmp)
             if "file" not in up.files:
                 raise InvalidArgument("the upload has no file part named 'file'")
-            kwargs = _import_options(up, tmp)
-            kwargs["trust"] = grant_trust(request, settings, asks_trust(up.one("trust", "")))
+            trust = grant_trust(request, settings, asks_trust(up.one("trust", "")))
+            options = replace(_import_options(up), trust=trust)
             if background and jobs is not None:
                 sha = await run_in_threadpool(registry.stage_input, up.files["file"])
                 params = {"blob": sha, "extension": up.files["file"].suffix if up.files["file"].suffix else "",
-                          "name": name, **{k: v for k, v in kwargs.items() if k != "aliases"},
-                          "aliases": list(kwargs.get("aliases", ()))}
+                          "name": name, **options.to_params()}
                 if up.files["file"].name.endswith(".tar.gz"):
                     params["extension"] = ".tar.gz"
                 job = await run_in_threadpool(jobs.submit, "import", params, sha)
                 response.status_code = 202
                 return job.to_dict()
-            version = await run_in_threadpool(_import, registry, up.files["file"], name, kwargs)
+            version = await run_in_threadpool(_import, registry, up.files["file"], name, options)
             return dict(version.to_dict())
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -127,32 +128,31 @@ def router(registry: Registry, settings: Settings, jobs: JobRunner | None = None
     return r
 
 
-def _import_options(up: Any, tmp: Path) -> dict[str, Any]:
-    """Form fields of the upload -> keyword arguments of `maas.formats.import_file`."""
+def _import_options(up: Any) -> ImportOptions:
+    """Form fields of the upload -> the import's options (`trust` is granted by the caller)."""
     truthy = {"1", "true", "yes", "on"}
-    kwargs: dict[str, Any] = {
-        "format": up.one("format", "auto"),
-        "description": up.one("description", "") or "",
-        "tags": dict(parse_tag(t) for t in up.many("tag")),
-        "aliases": tuple(up.many("alias")),
-        "allow_mismatch": (up.one("allow_mismatch", "") or "").lower() in truthy,
-    }
+    labels: list[str] | None = None
     if "labels" in up.files:
-        kwargs["labels"] = up.files["labels"].read_text("utf-8").splitlines()
+        labels = up.files["labels"].read_text("utf-8").splitlines()
     elif up.one("labels"):
         labels = json_limits.loads(up.one("labels") or "", "the labels field (a JSON list of strings)")
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
             raise InvalidArgument("labels must be a JSON list of strings")
-        kwargs["labels"] = labels
-    if up.one("max_batch_size"):
-        kwargs["max_batch_size"] = parse_version(up.one("max_batch_size"))
-    return kwargs
+    return ImportOptions(
+        format=up.one("format", "auto"),
+        description=up.one("description", "") or "",
+        tags=dict(parse_tag(t) for t in up.many("tag")),
+        aliases=tuple(up.many("alias")),
+        labels=labels,
+        allow_mismatch=(up.one("allow_mismatch", "") or "").lower() in truthy,
+        max_batch_size=parse_version(up.one("max_batch_size")) if up.one("max_batch_size") else None,
+    )
 
 
-def _import(registry: Registry, path: Path, name: str, kwargs: dict[str, Any]) -> Any:
+def _import(registry: Registry, path: Path, name: str, options: ImportOptions) -> Any:
     from maas import formats
 
-    return formats.import_file(registry, path, name=name, **kwargs)
+    return formats.import_file(registry, path, name=name, options=options)
 
 
 

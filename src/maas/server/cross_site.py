@@ -53,7 +53,7 @@ class CrossSiteGuard:
     """ASGI middleware applying `refusal` to paths under `prefixes`; under `origin_only` only the
     Origin/Sec-Fetch-Site part applies (Triton's repository API, whose clients send bare POSTs)."""
 
-    def __init__(self, app: ASGIApp, prefixes: tuple[str, ...] = ("/api/",),
+    def __init__(self, app: ASGIApp, prefixes: tuple[str, ...] = ("/api/", "/console/"),
                  origin_only: tuple[str, ...] = ("/v2/repository/",)) -> None:
         self.app = app
         self.prefixes = prefixes

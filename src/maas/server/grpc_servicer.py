@@ -20,6 +20,7 @@ from google.protobuf.message import DecodeError
 from maas.errors import DeadlineExceeded, InvalidArgument, MaasError, NotFound, RateLimited, ResourceExhausted
 from maas.protocol import grpc_codec
 from maas.protocol.grpc_gen import inference_pb2 as pb
+from maas.protocol.model_config import triton_config
 from maas.security.rates import retry_after_header
 from maas.server.access import log_access, request_id
 from maas.server.grpc_auth import GrpcAuth
@@ -114,7 +115,7 @@ class InferenceServicer:
 
     async def ModelConfig(self, req: pb.ModelConfigRequest) -> pb.ModelConfigResponse:
         config = await self.dp.model_config(req.name, req.version or None)
-        return pb.ModelConfigResponse(config=grpc_codec.encode_model_config(config))
+        return pb.ModelConfigResponse(config=grpc_codec.encode_model_config(triton_config(config)))
 
     async def RepositoryIndex(self, req: pb.RepositoryIndexRequest) -> pb.RepositoryIndexResponse:
         entries = await self.dp.repository_index(req.ready)

@@ -91,7 +91,7 @@ def build_server(
     settings: Settings, models: list[str] | None = None, overrides: list[str] | None = None
 ) -> uvicorn.Server:
     from maas.server.app import create_app
-    from maas.server.tls import check_tls, uvicorn_ssl
+    from maas.server.tls import check_tls
     from maas.serving.dataplane import ServingDataPlane
     from maas.serving.options import ServingOptions, parse_overrides
 
@@ -106,6 +106,13 @@ def build_server(
 
     dataplane.tracer = tracer_from_environment(settings.tracing)
     app = create_app(settings, registry, dataplane, models=models)
+    return http_server(settings, app, dataplane)
+
+
+def http_server(settings: Settings, app: Any, dataplane: Any) -> uvicorn.Server:
+    """The uvicorn server of `app` as `maas serve` runs it (also inside the ingress replica of `--ray`)."""
+    from maas.server.tls import uvicorn_ssl
+
     config = uvicorn.Config(
         app, host=settings.host, port=settings.http_port, log_level="info", access_log=False,
         # No uvicorn limit_concurrency: its plain 503 would pre-empt maas's own refusals (http_limits.py).
@@ -123,7 +130,8 @@ def build_server(
 
 
 def ready_line(settings: Settings, server: uvicorn.Server, app: Any, dataplane: Any) -> str:
-    """One line once both listeners are up: where to reach REST, gRPC and the docs, and what is served."""
+    """One line once both listeners are up: where to reach REST, gRPC, the console and the docs, and what is
+    served."""
     host = settings.host if settings.host not in ("0.0.0.0", "::") else "127.0.0.1"
     http_port = server.servers[0].sockets[0].getsockname()[1] if server.servers else settings.http_port
     base = f"http://{host}:{http_port}"
@@ -132,7 +140,7 @@ def ready_line(settings: Settings, server: uvicorn.Server, app: Any, dataplane: 
     grpc_port = getattr(getattr(app, "state", None), "grpc_port", None)
     served = sorted(f"{v.name}:{v.number}" for v in dataplane.repository.all_loaded())
     grpc = f"gRPC {host}:{grpc_port}, " if grpc_port else ""
-    return (f"maas ready: REST {base}, {grpc}docs {base}/docs; serving "
+    return (f"maas ready: REST {base}, {grpc}console {base}/, docs {base}/docs; serving "
             f"{', '.join(served) if served else 'no models yet'} from {settings.home}")
 
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request, Response
 from maas.config import Settings
 from maas.errors import InvalidArgument, NotFound, Unavailable
 from maas.protocol import rest_codec
+from maas.protocol.model_config import triton_config
 from maas.server.body import read_body
 from maas.serving.contract import DataPlane, ModelMetadata
 from maas.types import TensorSpec
@@ -59,7 +60,7 @@ def router(dataplane: DataPlane, settings: Settings) -> APIRouter:
         return json_response({"name": name, "ready": True})
 
     async def model_config(name: str, version: str | None = None) -> Response:
-        return json_response(await dataplane.model_config(name, version))
+        return json_response(triton_config(await dataplane.model_config(name, version)))
 
     async def model_stats(name: str = "", version: str | None = None) -> Response:
         stats = getattr(dataplane, "model_statistics", None)

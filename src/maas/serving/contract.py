@@ -78,6 +78,24 @@ class ModelMetadata:
 
 
 @dataclass(frozen=True)
+class ModelConfig:
+    """How one loaded version is served, in the core's terms; `maas.protocol.model_config` renders it as
+    Triton's model-config wire format. Shapes are full (batch dimension included)."""
+
+    name: str
+    version: int
+    platform: str
+    backend: str
+    max_batch_size: int  # 0: no batch dimension, every request runs on its own
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    instances: int
+    preferred_batch_sizes: tuple[int, ...] = ()
+    max_queue_delay_us: int = 0
+    encoded_inputs: tuple[TensorSpec, ...] = ()  # inputs that also take an encoded image (see ModelMetadata)
+
+
+@dataclass(frozen=True)
 class ModelIndexEntry:
     name: str
     version: str
@@ -93,7 +111,7 @@ class DataPlane(Protocol):
     def server_metadata(self) -> ServerMetadata: ...
     async def model_ready(self, name: str, version: str | None = None) -> bool: ...
     async def model_metadata(self, name: str, version: str | None = None) -> ModelMetadata: ...
-    async def model_config(self, name: str, version: str | None = None) -> dict[str, Any]: ...
+    async def model_config(self, name: str, version: str | None = None) -> ModelConfig: ...
     async def infer(self, request: InferenceRequest) -> InferenceResponse: ...
     async def repository_index(self, ready_only: bool = False) -> list[ModelIndexEntry]: ...
     async def load(self, name: str) -> None: ...

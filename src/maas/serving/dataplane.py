@@ -24,6 +24,7 @@ from maas.serving.contract import (
     InferenceRequest,
     InferenceResponse,
     InferTensor,
+    ModelConfig,
     ModelIndexEntry,
     ModelMetadata,
     ServerMetadata,
@@ -42,8 +43,6 @@ log = logging.getLogger(__name__)
 MAX_TIMEOUT_S = 24 * 3600.0
 
 PLATFORM = "onnxruntime_onnx"
-# Model-config parameter naming the inputs that also take an encoded image (PNG or JPEG) as BYTES [-1].
-ENCODED_IMAGE_PARAMETER = "encoded_image_inputs"
 # Only what this core (plus the transports' codecs, for binary_tensor_data) actually implements.
 EXTENSIONS = (
     "binary_tensor_data",
@@ -151,48 +150,22 @@ class ServingDataPlane:
             encoded_inputs=_encoded_inputs(loaded),
         )
 
-    async def model_config(self, name: str, version: str | None = None) -> dict[str, Any]:
-        """Triton's model-config JSON shape; with max_batch_size > 0 the dims omit the batch dimension."""
+    async def model_config(self, name: str, version: str | None = None) -> ModelConfig:
         loaded = await self._resolve(name, version)
         parts, policy = loaded.parts, loaded.parts.policy
-
-        def dims(shape: tuple[int, ...]) -> list[int]:
-            return list(shape[1:] if policy.max_batch_size > 0 and shape else shape)
-
-        config: dict[str, Any] = {
-            "name": name,
-            "platform": PLATFORM,
-            "backend": "onnxruntime",
-            "version_policy": {"specific": {"versions": [loaded.number]}},
-            "max_batch_size": policy.max_batch_size,
-            "input": [
-                {
-                    "name": s.name,
-                    "data_type": _config_type(s.datatype),
-                    "format": "FORMAT_NONE",
-                    "dims": dims(s.shape),
-                }
-                for s in parts.model_inputs
-            ],
-            "output": [
-                {"name": s.name, "data_type": _config_type(s.datatype), "dims": dims(s.shape)}
-                for s in parts.outputs
-            ],
-            "instance_group": [{"name": name, "count": policy.instances, "kind": "KIND_CPU"}],
-        }
-        encoded = _encoded_inputs(loaded)
-        if encoded:
-            # Triton's config has no field for a second input form; a parameter tells a client it may send
-            # the encoded image instead of the tensor.
-            config["parameters"] = {
-                ENCODED_IMAGE_PARAMETER: {"string_value": ",".join(s.name for s in encoded)}
-            }
-        if policy.max_batch_size > 0:
-            config["dynamic_batching"] = {
-                "preferred_batch_size": list(policy.preferred_batch_sizes),
-                "max_queue_delay_microseconds": policy.max_queue_delay_us,
-            }
-        return config
+        return ModelConfig(
+            name=name,
+            version=loaded.number,
+            platform=PLATFORM,
+            backend="onnxruntime",
+            max_batch_size=policy.max_batch_size,
+            inputs=parts.model_inputs,
+            outputs=parts.outputs,
+            instances=policy.instances,
+            preferred_batch_sizes=tuple(policy.preferred_batch_sizes),
+            max_queue_delay_us=policy.max_queue_delay_us,
+            encoded_inputs=_encoded_inputs(loaded),
+        )
 
     # --- repository extension ---------------------------------------------------------------------------
     async def repository_index(self, ready_only: bool = False) -> list[ModelIndexEntry]:
@@ -369,7 +342,3 @@ def _note_trace(loaded: LoadedVersion, finished: float) -> None:
 def _encoded_inputs(loaded: LoadedVersion) -> tuple[TensorSpec, ...]:
     parts = loaded.parts
     return parts.inputs if parts.preprocess and parts.preprocess.decodes else ()
-
-
-def _config_type(datatype: str) -> str:
-    return "TYPE_STRING" if datatype == "BYTES" else f"TYPE_{datatype}"

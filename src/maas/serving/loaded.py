@@ -15,7 +15,7 @@ from maas.registry import ModelVersion, Registry
 from maas.serving import adaptive
 from maas.serving.batcher import Batcher, BatchObserver
 from maas.serving.options import BatchingPolicy, ServingOptions
-from maas.serving.runtime import OnnxRuntimeBackend, Runtime
+from maas.serving.runtime import OnnxRuntime, Runtime
 from maas.serving.steps import Postprocessor, Preprocessor
 from maas.types import TensorSpec
 
@@ -27,7 +27,7 @@ RuntimeFactory = Callable[[bytes, int, bool], Runtime]
 
 
 def onnxruntime_factory(model: bytes, intra_op_threads: int, use_cuda: bool) -> Runtime:
-    return OnnxRuntimeBackend(model, intra_op_threads=intra_op_threads, use_cuda=use_cuda)
+    return OnnxRuntime(model, intra_op_threads=intra_op_threads, use_cuda=use_cuda)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Runtimes execute one model synchronously; `OnnxRuntimeBackend` is the onnxruntime one.
+"""Runtimes execute one model synchronously; `OnnxRuntime` is the onnxruntime one.
 
 Runtimes never touch the event loop: the batcher calls `run` from a bounded thread pool (onnxruntime
 releases the GIL while it computes).
@@ -56,7 +56,7 @@ def _spec(arg: Any) -> TensorSpec:
     return TensorSpec(arg.name, datatype, shape)
 
 
-class OnnxRuntimeBackend:
+class OnnxRuntime:
     """An onnxruntime InferenceSession on already digest-verified model bytes (or a local file)."""
 
     def __init__(

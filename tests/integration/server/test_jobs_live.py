@@ -33,7 +33,7 @@ def iris_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     x, y = load_iris(return_X_y=True)
     with Registry.open(home) as reg:
         formats.register(reg, LogisticRegression(max_iter=500).fit(x, y), name="iris",
-                         sample_input=x[:8].astype("float32"))
+            options=formats.ImportOptions(sample_input=x[:8].astype("float32")))
     return home
 
 

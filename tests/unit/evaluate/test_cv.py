@@ -84,7 +84,7 @@ def test_families_are_an_allow_list_with_checked_params() -> None:
 def test_cv_and_train_share_one_family_table() -> None:
     from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
 
-    from maas.train.families import make_estimator as train_estimator
+    from maas.training.families import make_estimator as train_estimator
 
     for name in family_names():
         task = family_task(name)

@@ -37,13 +37,13 @@ def publish_digits(registry: Any, name: str = "digits", epochs: int = 2) -> Any:
     """The test kit's digits CNN, imported as a live torch module (so `source.pt2` is kept), taking PNGs."""
     import torch
 
-    from maas.formats import register
+    from maas.formats import ImportOptions, register
     from maas.testing.digits import digits_cnn
 
-    return register(
-        registry, digits_cnn(epochs), name=name, sample_input=torch.zeros(2, 1, 28, 28),
-        labels=[str(i) for i in range(10)], preprocess=DIGITS_PRE, postprocess=[{"op": "softmax"}],
-    )
+    return register(registry, digits_cnn(epochs), name=name, options=ImportOptions(
+        sample_input=torch.zeros(2, 1, 28, 28), labels=[str(i) for i in range(10)], preprocess=DIGITS_PRE,
+        postprocess=[{"op": "softmax"}],
+    ))
 
 
 def digit_png(index: int = 0) -> tuple[bytes, np.ndarray]:

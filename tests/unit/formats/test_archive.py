@@ -45,7 +45,7 @@ def _tar(bundle, path, prefix=""):
 @pytest.mark.parametrize("make,name", [(_zip, "b.zip"), (_tar, "b.tar.gz"), (_tar, "b.tgz")])
 def test_archived_bundle_imports_like_its_directory(registry, tmp_path, bundle, make, name):
     path = make(bundle, tmp_path / name, prefix="inner/")
-    v = formats.import_file(registry, path, name="linear", format="onnx")
+    v = formats.import_file(registry, path, name="linear", options=formats.ImportOptions(format="onnx"))
     assert v.source_format == "onnx" and v.parity["passed"]
     stored = onnx.load_from_string(registry.read_artifact(v))
     assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in stored.graph.initializer)

@@ -55,4 +55,4 @@ def test_deep_config_json_in_a_keras_file_is_refused(registry, tmp_path) -> None
         zf.writestr("metadata.json", "{}")
         zf.writestr("model.weights.h5", b"")
     with pytest.raises(InvalidArgument, match="nests deeper"):
-        formats.import_file(registry, path, name="m", format="keras")
+        formats.import_file(registry, path, name="m", options=formats.ImportOptions(format="keras"))

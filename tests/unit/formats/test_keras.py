@@ -89,7 +89,8 @@ def test_sidecar_yaml_supplies_defaults_and_flags_win(registry, tmp_path, cnn_fi
         " {op: scale, factor: 0.0039}]\n"
         "postprocess: [{op: softmax}, {op: topk, k: 3}, {op: labels}]\n"
     )
-    v = formats.import_file(registry, tmp_path / "model.keras", name="cnn", tags={"stage": "prod"})
+    v = formats.import_file(registry, tmp_path / "model.keras", name="cnn",
+        options=formats.ImportOptions(tags={"stage": "prod"}))
     assert v.description == "from yaml"
     assert v.config["labels"][0] == "a" and v.config["max_batch_size"] == 8
     assert v.tags == {"team": "vision", "stage": "prod"}
@@ -157,7 +158,7 @@ def test_truncated_file_is_refused(registry, tmp_path, cnn_files, filename):
 def test_wrong_format_flag_is_refused(registry, cnn_files):
     d, _ = cnn_files
     with pytest.raises(InvalidArgument, match="does not look like format .onnx."):
-        formats.import_file(registry, d / "model.keras", name="x", format="onnx")
+        formats.import_file(registry, d / "model.keras", name="x", options=formats.ImportOptions(format="onnx"))
     assert_empty(registry)
 
 

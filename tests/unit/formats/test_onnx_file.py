@@ -30,7 +30,7 @@ def _linear(batch="N") -> onnx.ModelProto:
 def test_onnx_file_signature_and_export(registry, tmp_path):
     path = tmp_path / "linear.onnx"
     onnx.save(_linear(), path)
-    v = formats.import_file(registry, path, name="linear", labels=["a", "b", "c"])
+    v = formats.import_file(registry, path, name="linear", options=formats.ImportOptions(labels=["a", "b", "c"]))
     assert v.source_format == "onnx" and v.parity["passed"] and v.parity["samples"] == 4
     assert v.signature.to_dict() == {
         "inputs": [{"name": "x", "datatype": "FP32", "shape": [-1, 4]}],
@@ -126,9 +126,11 @@ def test_tensorflow_formats_need_the_extra(registry, tmp_path, monkeypatch):
 def test_bad_options_are_refused(registry, tmp_path):
     onnx.save(_linear(), tmp_path / "m.onnx")
     with pytest.raises(InvalidArgument, match="postprocess"):
-        formats.import_file(registry, tmp_path / "m.onnx", name="m", postprocess=[{"op": "exec"}])
+        formats.import_file(registry, tmp_path / "m.onnx", name="m",
+            options=formats.ImportOptions(postprocess=[{"op": "exec"}]))
     with pytest.raises(InvalidArgument, match="unknown format"):
-        formats.import_file(registry, tmp_path / "m.onnx", name="m", format="caffe")
+        formats.import_file(registry, tmp_path / "m.onnx", name="m", options=formats.ImportOptions(format="caffe"))
     with pytest.raises(InvalidArgument, match="sample_input"):
-        formats.import_file(registry, tmp_path / "m.onnx", name="m", sample_input=np.zeros((2, 5)))
+        formats.import_file(registry, tmp_path / "m.onnx", name="m",
+            options=formats.ImportOptions(sample_input=np.zeros((2, 5))))
     assert_empty(registry)

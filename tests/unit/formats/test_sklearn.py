@@ -44,7 +44,8 @@ def _predict(registry, version, x):
 
 def test_classifier_gives_labels_and_probabilities(registry, iris_clf):
     clf, x = iris_clf
-    v = formats.register(registry, clf, name="iris", tags={"team": "a"}, aliases=["production"])
+    v = formats.register(registry, clf, name="iris",
+        options=formats.ImportOptions(tags={"team": "a"}, aliases=["production"]))
     assert v.source_format == "sklearn"
     sig = v.signature.to_dict()
     assert sig["inputs"] == [{"name": "input", "datatype": "FP32", "shape": [-1, 4]}]
@@ -61,7 +62,8 @@ def test_classifier_gives_labels_and_probabilities(registry, iris_clf):
 
 def test_pipeline_on_digits_matches_labels(registry, digits, digits_pipeline):
     _, x_test, _, _ = digits
-    v = formats.register(registry, digits_pipeline, name="digits-rf", labels=[str(i) for i in range(10)])
+    v = formats.register(registry, digits_pipeline, name="digits-rf",
+        options=formats.ImportOptions(labels=[str(i) for i in range(10)]))
     assert v.signature.inputs[0].shape == (-1, 64)
     label, _ = _predict(registry, v, x_test)
     assert (label == digits_pipeline.predict(x_test)).mean() > 0.99
@@ -128,7 +130,7 @@ def test_trusted_joblib_is_imported(registry, tmp_path, iris_clf):
 
     path = tmp_path / "iris.joblib"
     joblib.dump(iris_clf[0], path)
-    v = formats.import_file(registry, path, name="iris", trust=True)
+    v = formats.import_file(registry, path, name="iris", options=formats.ImportOptions(trust=True))
     assert v.parity["passed"] and v.source_format == "sklearn"
     assert {a.role for a in v.artifacts} == {"model.onnx", "source.joblib"}
 

@@ -59,7 +59,7 @@ def _onnx_run(registry, v, x):
 
 @pytest.mark.parametrize("fmt", ["auto", "savedmodel"])
 def test_saved_model_directory(registry, saved_model, mlp, digits, fmt):
-    v = formats.import_file(registry, saved_model, name="mlp", format=fmt)
+    v = formats.import_file(registry, saved_model, name="mlp", options=formats.ImportOptions(format=fmt))
     assert v.source_format == "tensorflow"
     assert v.parity["passed"] and v.parity["reference"] == "tensorflow" and v.parity["max_abs_err"] < 1e-5
     assert v.signature.inputs[0].shape == (-1, 64) and v.signature.outputs[0].shape == (-1, 10)
@@ -133,7 +133,8 @@ def test_saved_model_in_a_tar_gz(registry, tmp_path, saved_model, mlp, digits):
 
     with tarfile.open(tmp_path / "mlp.tar.gz", "w:gz") as tf_archive:
         tf_archive.add(saved_model, "mlp")
-    v = formats.import_file(registry, tmp_path / "mlp.tar.gz", name="mlp", format="savedmodel")
+    v = formats.import_file(registry, tmp_path / "mlp.tar.gz", name="mlp",
+        options=formats.ImportOptions(format="savedmodel"))
     assert v.source_format == "tensorflow" and v.parity["passed"]
     x = digits[1][:5]
     np.testing.assert_allclose(_onnx_run(registry, v, x), mlp.serve(tf.constant(x))["probs"].numpy(), atol=1e-5)

@@ -90,7 +90,7 @@ def test_torchscript_needs_and_uses_sample_input(registry, tmp_path, mlp, digits
     with pytest.raises(InvalidArgument, match="sample_input"):
         formats.import_file(registry, path, name="ts")
     assert_empty(registry)
-    v = formats.import_file(registry, path, name="ts", sample_input=digits[1][:5])
+    v = formats.import_file(registry, path, name="ts", options=formats.ImportOptions(sample_input=digits[1][:5]))
     assert v.source_format == "torchscript"
     _check(v, registry, mlp, digits[1])
 
@@ -101,7 +101,7 @@ def test_pickled_module_is_refused_then_trusted(registry, tmp_path, mlp):
     with pytest.raises(InvalidArgument, match="--trust"):
         formats.import_file(registry, path, name="whole")
     assert_empty(registry)
-    v = formats.import_file(registry, path, name="whole", trust=True)
+    v = formats.import_file(registry, path, name="whole", options=formats.ImportOptions(trust=True))
     assert v.parity["passed"]
 
 
@@ -130,10 +130,11 @@ class Noisy(torch.nn.Module):
 def test_parity_mismatch_is_refused_unless_allowed(registry):
     sample = np.zeros((4, 8), np.float32)
     with pytest.raises(InvalidArgument, match="does not match the original") as err:
-        formats.register(registry, Noisy(), name="noisy", sample_input=sample)
+        formats.register(registry, Noisy(), name="noisy", options=formats.ImportOptions(sample_input=sample))
     assert "allow-mismatch" in err.value.message
     assert_empty(registry)
-    v = formats.register(registry, Noisy(), name="noisy", sample_input=sample, allow_mismatch=True)
+    v = formats.register(registry, Noisy(), name="noisy",
+        options=formats.ImportOptions(sample_input=sample, allow_mismatch=True))
     assert v.parity["passed"] is False and v.parity["max_abs_err"] > 1e-3
 
 

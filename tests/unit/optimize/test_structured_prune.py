@@ -10,7 +10,7 @@ import onnx
 import pytest
 
 from maas.errors import FailedPrecondition, InvalidArgument
-from maas.formats import register
+from maas.formats import ImportOptions, register
 from maas.optimize import optimize
 from maas.optimize.measure import session
 from maas.registry import ModelVersion, Registry
@@ -44,7 +44,7 @@ def _small_cnn() -> Any:
 def cnn(reg: Registry) -> ModelVersion:
     import torch
 
-    return register(reg, _small_cnn(), name="cnn", sample_input=torch.zeros(4, 1, 28, 28))
+    return register(reg, _small_cnn(), name="cnn", options=ImportOptions(sample_input=torch.zeros(4, 1, 28, 28)))
 
 
 def test_half_the_channels_fewer_parameters_same_accuracy(reg: Registry, cnn: ModelVersion) -> None:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import numpy as np
 import pytest
 
 from maas.errors import InvalidArgument, MaasError, NotFound, Unavailable
+from maas.protocol.model_config import triton_config
 from maas.registry import Registry
 from maas.serving import ServingDataPlane, ServingOptions
-from maas.serving.contract import InferenceRequest, InferTensor, RequestedOutput
+from maas.serving.contract import InferenceRequest, InferTensor, ModelConfig, RequestedOutput
 
 from . import serving_models as models
 from .serving_models import serve
@@ -204,14 +204,17 @@ def test_classification_extension_returns_top_k_strings_per_row(serving_registry
     serve(serving_registry, body)
 
 
-def test_model_config_has_tritons_shape(serving_registry: Registry) -> None:
+def test_model_config_is_the_cores_own_and_renders_as_tritons(serving_registry: Registry) -> None:
     config = {"max_batch_size": 8, "batching": {"max_queue_delay_us": 300, "preferred_batch_sizes": [4, 8]}}
     models.publish(serving_registry, "linear", models.linear(), config=config)
 
-    async def body(plane: ServingDataPlane) -> dict[str, Any]:
+    async def body(plane: ServingDataPlane) -> ModelConfig:
         return await plane.model_config("linear")
 
-    got = serve(serving_registry, body)
+    cfg = serve(serving_registry, body)
+    assert isinstance(cfg, ModelConfig) and "TYPE_" not in repr(cfg)  # the core speaks no wire format
+    assert (cfg.max_batch_size, cfg.instances, cfg.inputs[0].shape) == (8, 1, (-1, 4))
+    got = triton_config(cfg)
     assert (
         got["name"] == "linear" and got["platform"] == "onnxruntime_onnx" and got["backend"] == "onnxruntime"
     )
@@ -227,11 +230,11 @@ def test_per_model_overrides_win_over_the_version_config(serving_registry: Regis
 
     models.publish(serving_registry, "linear", models.linear(), config={"max_batch_size": 8})
 
-    async def body(plane: ServingDataPlane) -> dict[str, Any]:
+    async def body(plane: ServingDataPlane) -> ModelConfig:
         return await plane.model_config("linear")
 
     got = serve(serving_registry, body, overrides={"linear": ModelOverrides(max_batch_size=2, instances=2)})
-    assert got["max_batch_size"] == 2 and got["instance_group"][0]["count"] == 2
+    assert got.max_batch_size == 2 and got.instances == 2
 
 
 def test_server_metadata_and_health(serving_registry: Registry) -> None:

@@ -34,7 +34,7 @@ def test_an_override_wins_over_the_version_config(serving_registry: Registry) ->
     models.publish(serving_registry, "lin", models.linear(), config={"max_batch_size": 4})
 
     async def body(plane: ServingDataPlane) -> int:
-        return int((await plane.model_config("lin"))["max_batch_size"])
+        return (await plane.model_config("lin")).max_batch_size
 
     assert serve(serving_registry, body) == 4
     assert serve(serving_registry, body, overrides=parse_overrides(["lin.max_batch_size=16"])) == 16

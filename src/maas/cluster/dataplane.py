@@ -1,0 +1,110 @@
+"""The ingress's data plane on Ray: everything a `ServingDataPlane` does, but inference on a model that has
+its own deployment is sent to one of that deployment's replicas (Ray Serve picks it) instead of run here.
+
+The replica resolves the version itself (alias, traffic split, sticky header) from the shared registry, so
+alias moves, splits and rollouts apply on every replica within one poll interval. Models without a
+deployment (registered after the start) are served by the ingress's own data plane, as in one process.
+A replica that died (its node lost) is retried on another within the request's deadline: inference is
+idempotent. Whatever the failure, the client gets maas's own error, never Ray's trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from maas.errors import DeadlineExceeded, Internal, MaasError, ResourceExhausted, Unavailable
+from maas.serving.contract import InferenceRequest, InferenceResponse
+from maas.serving.dataplane import ServingDataPlane
+
+log = logging.getLogger(__name__)
+
+# Retries after a replica died or could not be reached; each waits longer (a lost node takes Ray ~1 s to
+# notice). Past them the client sees 503 / UNAVAILABLE and may retry itself.
+RETRY_DELAYS_S = (0.05, 0.25, 0.5, 1.0, 2.0)
+
+
+def pack_error(exc: MaasError) -> tuple[type[MaasError], str, dict[str, Any]]:
+    """A MaasError as plain values: it crosses Ray as a return value, not as a RayTaskError with a trace."""
+    return type(exc), exc.message, dict(vars(exc))
+
+
+def unpack_error(packed: tuple[type[MaasError], str, dict[str, Any]]) -> MaasError:
+    cls, message, state = packed
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, message)
+    exc.__dict__.update(state)
+    exc.message = message
+    return exc
+
+
+class ClusterDataPlane(ServingDataPlane):
+    """`handles`: model name -> Ray Serve handle of that model's deployment (with an `infer` method)."""
+
+    def __init__(self, *args: Any, handles: Mapping[str, Any], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.handles = dict(handles)
+
+    def shed(self, name: str, version: str | None = None) -> str | None:
+        return None if name in self.handles else super().shed(name, version)  # the replica sheds its own
+
+    async def infer(self, request: InferenceRequest) -> InferenceResponse:
+        handle = self.handles.get(request.model_name)
+        if handle is None:
+            return await super().infer(request)
+        started = time.monotonic()
+        version, outcome = "", "ok"
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            self._check_accepting()
+            response = await self._forward(handle, request, started)
+            version = request.served_version = response.model_version
+            return response
+        except MaasError as exc:
+            outcome = exc.code.value.lower()
+            raise
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
+            self.metrics.request_done(request.model_name, version, request.protocol, outcome,
+                                      time.monotonic() - started)
+
+    async def _forward(self, handle: Any, request: InferenceRequest, started: float) -> InferenceResponse:
+        from ray import exceptions as ray_errors
+        from ray.serve import exceptions as serve_errors
+
+        retriable = (ray_errors.RayActorError, ray_errors.ActorUnavailableError,
+                     ray_errors.ObjectLostError, serve_errors.DeploymentUnavailableError)
+        headers = request.headers
+        request.headers = {k.lower(): headers[k] for k in headers} if headers else None  # plain, picklable
+        deadline = started + self._timeout(request)
+        if request.timeout_s is None:
+            request.timeout_s = self._timeout(request)
+        for attempt, delay in enumerate((*RETRY_DELAYS_S, None)):
+            try:
+                kind, value = await handle.infer.remote(request)
+            except serve_errors.BackPressureError:
+                raise ResourceExhausted(f"{request.model_name}: every replica is busy; retry later") from None
+            except retriable as exc:
+                left = deadline - time.monotonic()
+                if delay is None or left <= delay:
+                    raise Unavailable(f"{request.model_name}: no replica answered "
+                                      f"({type(exc).__name__} after {attempt + 1} tries)") from None
+                log.warning("%s: replica lost (%s); retrying", request.model_name, type(exc).__name__)
+                await asyncio.sleep(delay)
+                request.timeout_s = deadline - time.monotonic()
+                continue
+            except ray_errors.RayTaskError as exc:  # a bug in the replica: the trace stays in its log
+                log.error("%s: replica failed: %s", request.model_name, exc)
+                raise Internal("inference failed in a replica") from None
+            except (ray_errors.GetTimeoutError, TimeoutError):
+                raise DeadlineExceeded(f"{request.model_name}: the request timed out") from None
+            if kind == "error":
+                raise unpack_error(value)
+            return value
+        raise AssertionError("unreachable")
