@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from maas.serving.options import BatchingPolicy
-from maas.serving.runtime import OnnxRuntimeBackend, Runtime
+from maas.serving.runtime import OnnxRuntime, Runtime
 from maas.types import TensorSpec, numpy_dtype
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def cores() -> int:
 
 def choose(first: Runtime, policy: BatchingPolicy, inputs: tuple[TensorSpec, ...], n_cores: int) -> Layout:
     """The layout of an adaptive version, from timing `first` (a single-threaded session of it)."""
-    if not policy.adaptive or n_cores < 2 or not isinstance(first, OnnxRuntimeBackend):
+    if not policy.adaptive or n_cores < 2 or not isinstance(first, OnnxRuntime):
         return Layout(policy)  # the thread trade-off above is onnxruntime's; other runtimes keep the defaults
     t1 = time_batch1(first, inputs)
     if t1 is None or t1 < HEAVY_S:

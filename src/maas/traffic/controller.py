@@ -78,7 +78,7 @@ class RolloutController:
     def __init__(self, store: TrafficStore, windows: RolloutWindows, metrics: TrafficMetrics,
                  on_change: Callable[[], Awaitable[None]], served: Callable[[str], bool],
                  applied: Callable[[Rollout], bool], load_failure: Callable[[str, int], str | None],
-                 tick_s: float = 0.1, idle_tick_s: float = 0.5) -> None:
+                 tick_s: float = 0.1) -> None:
         self.store = store
         self.windows = windows
         self.metrics = metrics
@@ -87,9 +87,6 @@ class RolloutController:
         self.applied = applied
         self.load_failure = load_failure
         self.tick_s = tick_s
-        # With no rollout under way here the store is asked less often: a new rollout starts within half a second
-        # (the registry's own poll), and an idle server stops paying ten queries a second for nothing.
-        self.idle_tick_s = idle_tick_s
         self.who = controller_name()
         self._task: asyncio.Task[None] | None = None
 
@@ -102,16 +99,14 @@ class RolloutController:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
-        busy = False
         while True:
-            await asyncio.sleep(self.tick_s if busy else self.idle_tick_s)
+            await asyncio.sleep(self.tick_s)
             try:
-                busy = await self.tick()
+                await self.tick()
             except Exception:
                 log.exception("driving rollouts failed; retrying")
 
-    async def tick(self) -> bool:
-        """One look at the store's rollouts; whether any of those served here is still under way."""
+    async def tick(self) -> None:
         rollouts = await asyncio.to_thread(self.store.active_rollouts)
         running: set[str] = set()
         for r in rollouts:
@@ -136,7 +131,6 @@ class RolloutController:
                 await self._decide(r, window)
         for model in self.windows.models() - running:
             self.windows.drop(model)
-        return any(self.served(r.model) for r in rollouts)
 
     async def _fail(self, r: Rollout, reason: str) -> None:
         written = await asyncio.to_thread(
