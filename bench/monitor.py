@@ -1,6 +1,9 @@
-"""What monitoring costs the tiny CNN (not a test, not run in CI): REST binary throughput at concurrency 32
-with prediction logging off, at 1% and at 100% (targets: <= 2% and <= 10% cost), in the same run, rounds
-interleaved so the shared machine's drift hits every arm alike. With `--baseline-src DIR` (the `src/` of an
+"""What monitoring costs the tiny CNN (not a test, not run in CI): REST binary at concurrency 32 with
+prediction logging off, at 1% and at 100% (targets: <= 2% and <= 10% cost), in the same run, rounds
+interleaved so the shared machine's drift hits every arm alike. The main figure is the server process's
+CPU time per request (user + system from /proc, the log writer thread included: each run is followed by a
+pause for the writer to flush), which a loaded machine disturbs far less than throughput; throughput
+ratios and the load average are reported beside it. With `--baseline-src DIR` (the `src/` of an
 older checkout, e.g. `git archive <commit> src | tar -x -C /tmp/base`) the same model is also served by that
 code, which prices the statistics counters on the hot path.
 
@@ -30,6 +33,13 @@ import models  # noqa: E402
 import run  # noqa: E402
 
 ARMS = {"off": 0.0, "log-1%": 0.01, "log-100%": 1.0}
+FLUSH_PAUSE_S = 1.5  # the log writer flushes every second: its work for a run is counted with that run
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start(home: Path, src: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -69,6 +79,8 @@ def main() -> int:
 
     servers = {"this": ROOT / "src"} | ({"baseline": args.baseline_src} if args.baseline_src else {})
     results: dict[str, list[float]] = {}
+    cpu_us: dict[str, list[float]] = {}
+    loads: list[float] = []
     procs = {}
     try:
         for label, src in servers.items():
@@ -84,18 +96,30 @@ def main() -> int:
             for label, model, arm in cells:
                 url = f"http://127.0.0.1:{procs[label][1]}/v2/models/{model}/infer"
                 run.run_wrk(url, body_path, header_len, args.concurrency, 2)  # warm-up
+                time.sleep(FLUSH_PAUSE_S)
+                pid = procs[label][0].pid
+                before = cpu_seconds(pid)
                 r = run.run_wrk(url, body_path, header_len, args.concurrency, args.duration)
+                time.sleep(FLUSH_PAUSE_S)
+                spent = cpu_seconds(pid) - before
                 assert r["errors"] == 0, r
                 results.setdefault(arm, []).append(r["rps"])
+                cpu_us.setdefault(arm, []).append(spent / r["requests"] * 1e6)
+                loads.append(os.getloadavg()[0])
     finally:
         for proc, _ in procs.values():
             run.stop_server(proc)
     logged = sorted((home / "predictions").rglob("*.parquet"))
     off = statistics.median(results["off"])
-    table = {arm: {"median_rps": statistics.median(v), "runs": [round(x) for x in v],
-                   "cost_vs_off": 1 - statistics.median(v) / off} for arm, v in results.items()}
+    off_cpu = statistics.median(cpu_us["off"])
+    table = {arm: {"cpu_us_per_request": round(statistics.median(cpu_us[arm]), 1),
+                   "cpu_cost_vs_off": round(statistics.median(cpu_us[arm]) / off_cpu - 1, 4),
+                   "cpu_runs": [round(x, 1) for x in cpu_us[arm]],
+                   "median_rps": round(statistics.median(v)), "runs": [round(x) for x in v],
+                   "throughput_cost_vs_off": round(1 - statistics.median(v) / off, 4)} for arm, v in results.items()}
     print(json.dumps({"concurrency": args.concurrency, "duration_s": args.duration, "rounds": args.rounds,
-                      "parquet_files": len(logged), "load_avg": os.getloadavg(), "arms": table}, indent=2))
+                      "parquet_files": len(logged), "load_avg_during_runs": [round(x, 1) for x in loads],
+                      "arms": table}, indent=2))
     return 0
 
 

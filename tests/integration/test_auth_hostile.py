@@ -281,3 +281,33 @@ def test_logs_never_hold_tokens_keys_or_tensor_values(site: tuple[Endpoints, Tok
         if secret.startswith("maas_"):
             assert secret[18:] not in text  # nor the random part alone
     assert str(MARK) not in text and "4242" not in text
+
+
+def _access_line(logs: Capture, rid: str) -> str:
+    [line] = [ln for ln in logs.lines if f"request_id={rid} " in ln]
+    return line
+
+
+def test_access_lines_carry_the_key_id_and_both_sizes_never_the_token(
+    site: tuple[Endpoints, Tokens], logs: Capture
+) -> None:
+    ep, tokens = site
+    body = infer_body()
+    status, _, answer = raw(ep.http, "POST", "/v2/models/linear/infer",
+                            {**tokens.auth("linear_only"), "X-Request-ID": "sized-rest"}, body)
+    assert status == 200
+    line = _access_line(logs, "sized-rest")
+    assert f"key={tokens['linear_only.id']} " in line and tokens["linear_only"] not in line
+    assert f"request_bytes={len(body)} response_bytes={len(answer)}" in line
+    status, _, _ = raw(ep.http, "POST", "/v2/models/linear/infer", {"X-Request-ID": "sized-nokey"}, body)
+    assert status == 401
+    assert "key=- " in _access_line(logs, "sized-nokey")
+
+    client = grpcclient.InferenceServerClient(ep.grpc)
+    inp = grpcclient.InferInput("x", [1, 4], "FP32")
+    inp.set_data_from_numpy(X)
+    client.infer("linear", [inp], headers={"authorization": f"Bearer {tokens['admin']}", "x-request-id": "sized-grpc"})
+    line = _access_line(logs, "sized-grpc")
+    assert f"key={tokens['admin.id']} " in line and tokens["admin"] not in line
+    sizes = dict(part.split("=") for part in line.split() if part.endswith(tuple("0123456789")) and "bytes=" in part)
+    assert int(sizes["request_bytes"]) > 16 and int(sizes["response_bytes"]) > 3 * 4  # the messages, not 0

@@ -44,6 +44,9 @@ def import_model(
     postprocess: Annotated[str | None, typer.Option(
         help='Post-processing steps as JSON, e.g. \'[{"op": "softmax"}, {"op": "topk", "k": 3}, '
              '{"op": "labels"}]\' (overrides maas.yaml)')] = None,
+    runtime: Annotated[str | None, typer.Option(
+        help="Language models: transformers | onnxruntime-genai (also publishes a converted next version). "
+             "Default: the faster for the kind as measured (transformers for both kinds)")] = None,
     json: Annotated[bool, typer.Option("--json", help="Print the version record as JSON")] = False,
 ) -> None:
     """Convert a model to ONNX, check it against the original, and publish it as a new version."""
@@ -72,6 +75,7 @@ def import_model(
             max_batch_size=max_batch_size,
             preprocess=_steps(preprocess, "--preprocess"),
             postprocess=_steps(postprocess, "--postprocess"),
+            runtime=runtime,
         ))
     if json:
         print_json(version.to_dict())

@@ -47,6 +47,10 @@ def _table(report: dict[str, Any], ref: str) -> Table:
         ("accuracy", "accuracy", None if "accuracy_drop" not in comp else f"drop {comp['accuracy_drop']:+.4f}"),
         ("latency p50 b1 (ms)", "latency_p50_ms_b1", speed("speedup_b1")),
         ("throughput b32 (/s)", "throughput_b32", speed("speedup_b32")),
+        ("perplexity", "perplexity", comp.get("perplexity_ratio")),
+        ("TTFT c=1 (ms)", "ttft_ms_c1", None),
+        ("tokens/s c=1", "tokens_per_s_c1", speed("speedup_c1")),
+        ("tokens/s c=8", "tokens_per_s_c8", speed("speedup_c8")),
     ]
     for label, key, ratio in rows:
         if key in parent or key in child:
@@ -61,7 +65,8 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def optimize_cmd(
         ref: Annotated[str, typer.Argument(help="Version to optimize: name, name:3 or name@alias.")],
-        quantize: Annotated[str | None, typer.Option(help="dynamic | static | fp16")] = None,
+        quantize: Annotated[str | None, typer.Option(
+            help="dynamic | static | fp16; language models: int4 | int8")] = None,
         calibration: Annotated[str | None, typer.Option(help="Static calibration data: .npy/.npz or a spec.")] = None,
         prune: Annotated[float | None, typer.Option(help="Target sparsity, e.g. 0.5.")] = None,
         structured: Annotated[bool, typer.Option(help="Structured channel pruning (needs a PyTorch source).")] = False,
@@ -70,7 +75,8 @@ def register(app: typer.Typer) -> None:
         distill: Annotated[str | None, typer.Option(help="Student spec: JSON, or a JSON/YAML file.")] = None,
         slim: Annotated[bool, typer.Option(help="Slim the graph with onnxslim.")] = False,
         data: Annotated[str | None, typer.Option(help="Labelled data for accuracy: sklearn:digits, x/y .npz.")] = None,
-        max_accuracy_drop: Annotated[float | None, typer.Option(help="Refuse a child losing more (absolute).")] = None,
+        max_accuracy_drop: Annotated[float | None, typer.Option(
+            help="Refuse a child losing more (absolute; language models: greedy agreement).")] = None,
         json_: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     ) -> None:
         """Derive a new version with one transform; the report compares it with its parent."""

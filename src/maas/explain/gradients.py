@@ -27,14 +27,13 @@ def _module(subject: Subject) -> Any:
     if cached is not None:
         return cached
     import shutil
-    import tempfile
     from pathlib import Path
 
     from maas.formats.torch import load_pt2
 
     blob = Path(subject.registry.artifact_path(subject.version, SOURCE_ROLE))
-    with tempfile.TemporaryDirectory(prefix="maas-explain-") as tmp:
-        named = Path(tmp) / SOURCE_ROLE  # torch.export.load warns about a path not ending in .pt2
+    with subject.registry.work_dir("maas-explain-") as tmp:
+        named = tmp / SOURCE_ROLE  # torch.export.load warns about a path not ending in .pt2
         shutil.copyfile(blob, named)
         module = load_pt2(named, trust=False, limit=_SOURCE_LIMIT).module()
     subject._torch_module = module  # type: ignore[attr-defined]

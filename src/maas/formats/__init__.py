@@ -15,7 +15,7 @@ from maas.errors import InvalidArgument
 from maas.formats import archive, detect, safety
 from maas.formats.atomic import write_atomically
 from maas.formats.options import ImportOptions
-from maas.formats.publish import Converted, converting, verify_and_publish, workdir
+from maas.formats.publish import Converted, converting, verify_and_publish
 from maas.registry import MODEL_ROLE, ModelVersion, Registry
 
 __all__ = ["FORMATS", "ImportOptions", "export", "import_file", "register"]
@@ -41,12 +41,11 @@ def import_file(
         src.suffix.lower() == ".gguf" or llm_importing.looks_like_hf_dir(src)
     ):  # language models stay in their own weights (safetensors), not ONNX
         return llm_importing.import_path(registry, src, name=name, trust=asked.trust, description=asked.description,
-                                         tags=asked.tags, aliases=asked.aliases)
+                                         tags=asked.tags, aliases=asked.aliases, runtime=asked.runtime)
     safety.check_size(src, limit)
     opts = asked.resolve(sidecar_dir=src if src.is_dir() else src.parent)
     fmt = detect.resolve(src, opts.format)
-    with workdir() as tmp:
-        work = Path(tmp)
+    with registry.work_dir("maas-import-") as work:
         if fmt == "archive":
             src = archive.extract(src, work / "bundle", limit)
             fmt = detect.resolve(src, opts.format)
@@ -116,10 +115,9 @@ def register(
 
     if llm_importing.is_transformers_model(obj):
         return llm_importing.register_live(registry, obj, tokenizer, name=name, description=asked.description,
-                                           tags=asked.tags, aliases=asked.aliases)
+                                           tags=asked.tags, aliases=asked.aliases, runtime=asked.runtime)
     opts = asked.resolve()
-    with workdir() as tmp:
-        work = Path(tmp)
+    with registry.work_dir("maas-import-") as work:
         with converting():
             conv = _convert_object(obj, work, opts)
         return verify_and_publish(registry, conv, name, opts, work)

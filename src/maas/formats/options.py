@@ -36,6 +36,7 @@ class ImportOptions:
     preprocess: Any = None
     postprocess: Any = None
     max_batch_size: int | None = None
+    runtime: str | None = None  # language models: transformers | onnxruntime-genai (default: the kind's)
 
     def resolve(self, sidecar_dir: Path | None = None) -> ImportOptions:
         """Validated, with labels read, steps checked and `sidecar_dir/maas.yaml` merged under the caller's."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import logging
-import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -61,10 +60,6 @@ def converting() -> Iterator[None]:
                 log.debug("converter warning: %s: %s", w.category.__name__, w.message)
             if printed.getvalue():
                 log.debug("converter output: %s", printed.getvalue())
-
-
-def workdir() -> tempfile.TemporaryDirectory[str]:
-    return tempfile.TemporaryDirectory(prefix="maas-import-")
 
 
 def _source_role(path: Path) -> str:

@@ -11,13 +11,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from maas.errors import FailedPrecondition, InvalidArgument
 from maas.formats import onnx_file, parity, tf_runtime
 from maas.formats.atomic import write_atomically
-from maas.registry import MODEL_ROLE, Registry
+from maas.registry import MODEL_ROLE, Registry, scratch
 
 KERAS_ROLES = ("source.keras", "source.h5", "source.hdf5")
 TIMEOUT_S = 600
@@ -27,7 +26,7 @@ def _convert_in_child(source: Path, out: Path) -> None:
     # The child must import this same maas, wherever it is installed (or just on sys.path).
     here = str(Path(__file__).resolve().parents[2])
     path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH", "")) if p)
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": path}
+    env = {**scratch.child_env(), "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": path}
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "maas.formats.tflite_convert", str(source), str(out)],
@@ -54,14 +53,14 @@ def export(registry: Registry, ref: str, out_path: Path) -> Path:
     if version.signature is None:
         raise FailedPrecondition(f"{version.ref} has no signature to draw sample inputs from")
     out = out_path / f"{version.model}-{version.version}.tflite" if out_path.is_dir() else out_path
-    with tempfile.TemporaryDirectory(prefix="maas-export-") as tmp:
-        source = Path(tmp) / ("model" + role.removeprefix("source"))
+    with registry.work_dir("maas-export-") as tmp:
+        source = tmp / ("model" + role.removeprefix("source"))
         source.write_bytes(registry.read_artifact(version, role))
-        candidate = Path(tmp) / "model.tflite"
+        candidate = tmp / "model.tflite"
         _convert_in_child(source, candidate)
         data = candidate.read_bytes()
 
-        onnx_path = Path(tmp) / MODEL_ROLE
+        onnx_path = tmp / MODEL_ROLE
         onnx_path.write_bytes(registry.read_artifact(version, MODEL_ROLE))
         sess = onnx_file.session(onnx_path)
         samples = parity.generate(version.signature)

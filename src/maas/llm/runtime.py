@@ -23,8 +23,9 @@ class TextRuntime(Tokenizer, Protocol):
     vocab_size: int
     eos_token_ids: frozenset[int]
 
-    def prefill(self, prompts: list[list[int]]) -> tuple[Any, Any]:
-        """-> (batch, logits [len(prompts), vocab] of the next token, float32 torch tensor)."""
+    def prefill(self, prompts: list[list[int]], lengths: Sequence[int] | None = None) -> tuple[Any, Any]:
+        """-> (batch, logits [len(prompts), vocab] of the next token, float32 torch tensor). `lengths`: the most
+        tokens (prompt + generated) each row will hold, for runtimes that size their cache up front."""
         ...
 
     def decode(self, ids: Sequence[int]) -> str: ...

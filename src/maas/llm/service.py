@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 from maas.errors import InvalidParameter, MaasError, NotFound, ResourceExhausted, Unavailable
 from maas.llm import is_language_model
 from maas.llm.engine import ContinuousBatchingEngine
+from maas.llm.genai_runtime import RUNTIME as GENAI
 from maas.llm.importing import materialize
 from maas.llm.metrics import LlmMetrics, VersionObserver
 from maas.llm.options import LlmSettings
@@ -96,6 +97,7 @@ class LanguageModelService:
             if loaded.engine is not None:
                 await loaded.engine.close()
             loaded.workdir.cleanup()
+            self.registry.release_paths(loaded.version)  # the decrypted weights, when the home is encrypted
         self._loaded.clear()
 
     async def resolve(self, model: str) -> LoadedLanguageModel:
@@ -138,11 +140,12 @@ class LanguageModelService:
 
     async def _load(self, version: ModelVersion) -> LoadedLanguageModel:
         kind = str(version.config["kind"])
-        workdir = tempfile.TemporaryDirectory(prefix=f"maas-{version.model}-")
+        workdir = self.registry.temp_dir(f"maas-{version.model}-")
         try:
             runtime = await asyncio.to_thread(self._build_runtime, version, kind, Path(workdir.name))
         except Exception as exc:
             workdir.cleanup()
+            self.registry.release_paths(version)
             reason = exc.message if isinstance(exc, MaasError) else f"{type(exc).__name__}: {str(exc)[:300]}"
             log.error("cannot load %s: %s", version.ref, reason)
             raise Unavailable(f"{version.ref} failed to load: {reason}") from None
@@ -160,6 +163,10 @@ class LanguageModelService:
             from maas.llm.embedding import TransformersEmbeddingRuntime
 
             return TransformersEmbeddingRuntime.load(directory, version.model)
+        if version.config.get("runtime") == GENAI:
+            from maas.llm.genai_runtime import GenaiTextRuntime
+
+            return GenaiTextRuntime.load(directory, version.model)
         from maas.llm.torch_runtime import TransformersTextRuntime
 
         return TransformersTextRuntime.load(directory, version.model)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from maas.llm.hf_tokens import HfTokens, eos_ids, load_tokenizer
+
 log = logging.getLogger(__name__)
 
 
@@ -28,7 +30,7 @@ class TorchBatch:
         return int(self.mask.sum())
 
 
-class TransformersTextRuntime:
+class TransformersTextRuntime(HfTokens):
     def __init__(self, model: Any, tokenizer: Any, name: str = "") -> None:
         import torch
 
@@ -41,44 +43,21 @@ class TransformersTextRuntime:
             getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None) or 2048
         )
         self.vocab_size = int(cfg.vocab_size)
-        eos: set[int] = set()
-        for source in (getattr(model, "generation_config", None), cfg):
-            value = getattr(source, "eos_token_id", None) if source is not None else None
-            if isinstance(value, int):
-                eos.add(value)
-            elif isinstance(value, list | tuple):
-                eos.update(int(v) for v in value)
-        if tokenizer.eos_token_id is not None:
-            eos.add(int(tokenizer.eos_token_id))
-        self.eos_token_ids = frozenset(eos)
+        self.eos_token_ids = eos_ids(tokenizer, getattr(model, "generation_config", None), cfg)
+        eos = self.eos_token_ids
         self.pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else next(iter(eos), 0))
 
     @classmethod
     def load(cls, directory: Path, name: str = "") -> TransformersTextRuntime:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
-        tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
+        tokenizer = load_tokenizer(directory)
         model = AutoModelForCausalLM.from_pretrained(directory, local_files_only=True, use_safetensors=True,
                                                      dtype="float32")
         return cls(model, tokenizer, name)
 
-    # --- tokens -------------------------------------------------------------------------------------------
-    def encode(self, text: str) -> list[int]:
-        return list(self.tokenizer.encode(text, add_special_tokens=True))
-
-    def decode(self, ids: Sequence[int]) -> str:
-        return str(self.tokenizer.decode(list(ids), skip_special_tokens=True))
-
-    def chat_prompt(self, messages: list[dict[str, str]]) -> list[int]:
-        if not getattr(self.tokenizer, "chat_template", None):
-            text = "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant:"
-            return self.encode(text)
-        out = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
-        ids = out["input_ids"] if isinstance(out, dict) or hasattr(out, "keys") else out
-        return [int(i) for i in ids]
-
     # --- the batch ----------------------------------------------------------------------------------------
-    def prefill(self, prompts: list[list[int]]) -> tuple[TorchBatch, Any]:
+    def prefill(self, prompts: list[list[int]], lengths: Sequence[int] | None = None) -> tuple[TorchBatch, Any]:
         torch = self.torch
         width = max(len(p) for p in prompts)
         ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from maas.errors import MaasError
 from maas.monitor.log_writer import LogWriter
+from maas.monitor.prediction_log import WindowCache
 
 if TYPE_CHECKING:
     from maas.monitor.report import DriftReport
@@ -29,6 +30,7 @@ class DriftGauges:
         self.interval_s, self.window = interval_s, window
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.cache = WindowCache()  # each log file is decrypted and decoded once, not at every refresh
         labels = ["model", "version", "feature"]
         self.score = Gauge("maas_drift_score", "Drift test value per feature (p-value or distance)", labels,
                            registry=metrics)
@@ -61,7 +63,7 @@ class DriftGauges:
         done = 0
         for model, version in list(self.versions()):
             try:
-                self.publish(drift_report(self.registry, self.writer, model, version, self.window))
+                self.publish(drift_report(self.registry, self.writer, model, version, self.window, cache=self.cache))
                 done += 1
             except MaasError as exc:  # no reference, no data in the window: nothing to report
                 log.debug("no drift figures for %s:%s: %s", model, version, exc.message)

@@ -194,23 +194,55 @@ class PredictionLog:
         return read_window(self.writer, model, version, since)
 
 
-def read_window(writer: LogWriter, model: str, version: int, since: datetime) -> dict[str, np.ndarray]:
+def read_window(
+    writer: LogWriter, model: str, version: int, since: datetime, cache: WindowCache | None = None
+) -> dict[str, np.ndarray]:
+    """Logged rows of one version since `since`, as columns; NotFound when nothing was logged. With a
+    `cache`, each file (written once, never changed) is read and decoded once, not at every call."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     first_hour = since.replace(minute=0, second=0, microsecond=0)
-    tables = []
+    tables, wanted = [], []
     for path in _files(writer, model, version):
         hour = _hour_of(path)
         if hour is None or hour < first_hour:
             continue
-        table = pq.read_table(io.BytesIO(writer.read(path)))
+        wanted.append(path)
+        table = cache.get(path) if cache is not None else None
+        if table is None:
+            table = pq.read_table(io.BytesIO(writer.read(path)))
+            if cache is not None:
+                cache.put(path, table)
         tables.append(table.filter(pc.greater_equal(table["time"], pa.scalar(since, pa.timestamp("us", tz="UTC")))))
+    if cache is not None:
+        cache.keep_only(f"model={model}/version={version}/", wanted)
     table = pa.concat_tables(tables, promote_options="default") if tables else None
     if table is None or table.num_rows == 0:
         raise NotFound(f"no logged requests for {model}:{version} since {since.isoformat(timespec='seconds')}")
     return {name: table[name].to_numpy(zero_copy_only=False) for name in table.column_names}
+
+
+class WindowCache:
+    """Decoded log files by path, for readers that come back to the same window (the drift gauges); files
+    that leave the window or the store are forgotten, so it holds one window per version at most."""
+
+    def __init__(self) -> None:
+        self._tables: dict[str, Any] = {}
+        self.reads = 0  # files decoded so far (for tests and curiosity)
+
+    def get(self, path: str) -> Any:
+        return self._tables.get(path)
+
+    def put(self, path: str, table: Any) -> None:
+        self._tables[path] = table
+        self.reads += 1
+
+    def keep_only(self, prefix: str, paths: list[str]) -> None:
+        keep = set(paths)
+        for path in [p for p in self._tables if p.startswith(prefix) and p not in keep]:
+            del self._tables[path]
 
 
 def _files(writer: LogWriter, model: str, version: int) -> Iterator[str]:

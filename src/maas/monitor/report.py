@@ -14,7 +14,7 @@ from maas.monitor.drift import DRIFT_SHARE, ColumnDrift, column_drift
 from maas.monitor.features import prediction_column
 from maas.monitor.log_writer import LogWriter
 from maas.monitor.outliers import outlier_summary
-from maas.monitor.prediction_log import read_window
+from maas.monitor.prediction_log import WindowCache, read_window
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -70,7 +70,7 @@ class DriftReport:
 
 def drift_report(
     registry: Any, writer: LogWriter, name: str, version: str | int | None = None, since: str = "1h",
-    *, method: str | None = None, now: datetime | None = None,
+    *, method: str | None = None, now: datetime | None = None, cache: WindowCache | None = None,
 ) -> DriftReport:
     """Compare what `name` (or `name:version`) logged in the last `since` with its reference."""
     window = parse_since(since)
@@ -84,7 +84,7 @@ def drift_report(
     doc, source = found
     until = now or datetime.now(UTC)
     start = until - window
-    current = read_window(writer, v.model, v.version, start)
+    current = read_window(writer, v.model, v.version, start, cache)
     reference = {k: np.asarray(c, dtype=np.float64) for k, c in doc["columns"].items()}
     inputs = [c for c in reference if c.startswith("in.") and c in current]
     if not inputs:

@@ -7,8 +7,8 @@ Nothing is published when a transform, a check or the accuracy gate fails.
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from maas.errors import FailedPrecondition, InvalidArgument
+from maas.llm import is_language_model
 from maas.optimize import gate
 from maas.optimize.data import Dataset, load_data
 from maas.optimize.measure import sample_inputs
@@ -47,6 +48,15 @@ def _choose(quantize: str | None, prune: float | None, distill: Any, slim: bool)
     return chosen[0]
 
 
+@contextmanager
+def _releasing(registry: Registry, version: ModelVersion) -> Iterator[None]:
+    """The parent's decrypted copies (encrypted homes) go when the work is done, whatever its outcome."""
+    try:
+        yield
+    finally:
+        registry.release_paths(version)
+
+
 def optimize(
     registry: Registry,
     ref: str,
@@ -75,6 +85,15 @@ def optimize(
     if not isinstance(fine_tune, int) or fine_tune < 0:
         raise InvalidArgument(f"fine-tune epochs must be a whole number >= 0, got {fine_tune!r}")
     parent = registry.get(ref)
+    if is_language_model(parent.config):
+        if transform != "quantize":
+            raise InvalidArgument(f"{parent.ref} is a language model: it optimizes by --quantize int4|int8 only")
+        from maas.llm.optimize import quantize as quantize_language_model
+
+        version, llm_report = quantize_language_model(registry, parent.ref, str(quantize),
+                                                      max_accuracy_drop=max_accuracy_drop, timing=timing,
+                                                      progress=report_progress)
+        return OptimizeResult(version, llm_report)
     if parent.signature is None or not parent.signature.inputs:
         raise FailedPrecondition(f"{parent.ref} has no signature; optimization needs its input shape")
     signature = parent.signature
@@ -82,10 +101,10 @@ def optimize(
     dataset = load_data(data, signature) if data is not None else None
     gate.check_max_drop(max_accuracy_drop, dataset)
     sample = dataset.x[:SAMPLE] if dataset is not None else sample_inputs(signature, SAMPLE)
-    src = registry.artifact_path(parent)
     params: dict[str, Any]
-    with tempfile.TemporaryDirectory(prefix="maas-optimize-") as tmp:
-        dst = Path(tmp) / "model.onnx"
+    with registry.work_dir("maas-optimize-") as tmp, _releasing(registry, parent):
+        src = registry.artifact_path(parent)
+        dst = tmp / "model.onnx"
         files: dict[str, Path] = {"model.onnx": dst}
         report_progress(transform, 0.1)
         source_format = parent.source_format
@@ -122,8 +141,8 @@ def optimize(
             )
             if tune is not None and dataset is not None and tune.spec == dataset.spec:
                 details["fine_tune"]["note"] = "fine-tuned on the data the accuracy is measured on"
-            if (Path(tmp) / SOURCE_ROLE).is_file():
-                files[SOURCE_ROLE] = Path(tmp) / SOURCE_ROLE
+            if (tmp / SOURCE_ROLE).is_file():
+                files[SOURCE_ROLE] = tmp / SOURCE_ROLE
         elif transform == "prune":
             from maas.optimize.prune import prune as run_prune
 

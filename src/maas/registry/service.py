@@ -10,16 +10,17 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from maas.config import Settings
 from maas.errors import FailedPrecondition, InvalidArgument, MaasError
-from maas.registry import encryption, explain_backgrounds, plaintext_dir
+from maas.registry import encryption, explain_backgrounds, plaintext_dir, scratch
 from maas.registry.blob_encrypted import EncryptedBlobStore
 from maas.registry.blobs import BlobStore
 from maas.registry.entities import Artifact, GcReport, Lineage, Model, ModelVersion, State
@@ -202,6 +203,13 @@ class Registry:
         encrypted home decrypts it into a private memory-backed folder, so prefer `read_artifact`)."""
         return self._named(version, lambda: self.artifacts.open_path(version.artifact(role).sha256))
 
+    def release_paths(self, version: ModelVersion) -> None:
+        """Remove the decrypted copies `artifact_path` made of the version's files (an encrypted home keeps
+        them in its private folder until then, or until the registry closes)."""
+        if isinstance(self.artifacts, EncryptedBlobStore):
+            for a in version.artifacts:
+                self.artifacts.release_path(a.sha256)
+
     def read_artifact(self, version: ModelVersion, role: str = MODEL_ROLE) -> bytes:
         """The verified content of one of the version's files, in memory."""
         return self._named(version, lambda: self.artifacts.open_bytes(version.artifact(role).sha256))
@@ -218,6 +226,16 @@ class Registry:
             exc.message = f"{version.ref}: {exc.message}"
             exc.args = (exc.message,)
             raise
+
+    # --- work folders -----------------------------------------------------------------------------------
+    def work_dir(self, prefix: str) -> AbstractContextManager[Path]:
+        """A folder for work on model bytes in the clear (conversion, optimization, export, upload staging),
+        removed afterwards; memory-backed and private when the home is encrypted (see `scratch`)."""
+        return scratch.work_dir(prefix, private=self.encrypted)
+
+    def temp_dir(self, prefix: str) -> tempfile.TemporaryDirectory[str]:
+        """Like `work_dir`, for plaintext that outlives one call (a loaded language model's weights)."""
+        return scratch.temp_dir(prefix, private=self.encrypted)
 
     # --- staged inputs (uploads waiting for a background job) -------------------------------------------
     def stage_input(self, path: str | os.PathLike[str]) -> str:

@@ -1,14 +1,17 @@
 """The one authorisation decision every transport asks for: who is calling (a bearer token), may that key
 use this scope on this model, and is it within its rate. Transports only say what a request needs.
 
-Keys are cached in memory and re-read from the registry every `cache_s` seconds (and when an unknown key
-id shows up, at most four times a second), so a key revoked by another process stops working within
-`cache_s`; one revoked through this process stops at once. Last-used times are collected here and written
-in batches by `flush_last_used` (the server calls it periodically), not once per request.
+Keys are cached in memory and re-read from the registry on one background thread, never on the event loop:
+a cache older than `cache_s` seconds is re-read while requests go on deciding with it, so a key revoked by
+another process stops working within `cache_s` plus one read; one revoked through this process stops at
+once. A key id not in the cache makes the request wait (off the loop, `ready_for`) for a re-read, at most
+four a second, shared by every waiting request. Last-used times are collected here and written in batches
+by `flush_last_used` (the server calls it off the loop periodically), not once per request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import hashlib
 import hmac
@@ -16,6 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -80,30 +84,69 @@ class Authorizer:
         self._lock = threading.Lock()
         self._cache: dict[str, ApiKey] = {}
         self._any_key = False
+        self._loaded = False
         self._loaded_at = -1e9
+        self._worker: ThreadPoolExecutor | None = None  # the one thread that reads keys (off the event loop)
+        self._pending: Future[None] | None = None  # the reload in flight, shared by everyone waiting for it
         self._buckets: dict[str, TokenBucket] = {}
         self._used: dict[str, datetime] = {}
         self._written: dict[str, float] = {}
 
     # --- the cache of keys ------------------------------------------------------------------------------
     def invalidate(self) -> None:
-        self._loaded_at = -1e9
+        """Re-read the keys now and wait for it (a change made through this process counts at once); blocks,
+        so call it from a thread."""
+        if self.keys is not None:
+            self._reload_soon().result()
 
-    def _reload(self, now: float) -> None:
+    async def ready_for(self, token: str | None) -> None:
+        """For transports, before `check`: waits (off the loop) for the first read of the keys, or for a re-read
+        when `token` names a key id not cached yet (made by another process a moment ago; at most one
+        re-read per `_UNKNOWN_RELOAD_S`, shared by every request waiting). Otherwise returns at once."""
         if self.keys is None:
             return
+        if not self._loaded or (token is not None and self._unknown(token)
+                                and time.monotonic() - self._loaded_at > _UNKNOWN_RELOAD_S):
+            await asyncio.wrap_future(self._reload_soon())
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.shutdown(wait=True)
+
+    def _unknown(self, token: str) -> bool:
+        key_id = key_id_of(token) if token.startswith(PREFIX) else None
+        return key_id is not None and key_id not in self._cache
+
+    def _reload_soon(self) -> Future[None]:
         with self._lock:
-            if now - self._loaded_at < min(self.cache_s, _UNKNOWN_RELOAD_S):
-                return  # another thread just did it
+            if self._pending is None or self._pending.done():
+                if self._worker is None:
+                    self._worker = ThreadPoolExecutor(1, thread_name_prefix="maas-keys")
+                self._pending = self._worker.submit(self._reload)
+            return self._pending
+
+    def _reload(self) -> None:
+        assert self.keys is not None
+        try:
             keys = self.keys.list()
-            self._cache = {k.id: k for k in keys}
-            self._any_key = bool(keys)  # revoked keys count: revoking the last key does not open the server
-            self._loaded_at = now
+        except Exception:  # a busy database: keep deciding on the keys we have; the next request retries
+            log.warning("could not re-read the API keys", exc_info=True)
+            if not self._loaded:
+                raise
+            return
+        self._cache = {k.id: k for k in keys}
+        self._any_key = bool(keys)  # revoked keys count: revoking the last key does not open the server
+        self._loaded_at = time.monotonic()
+        self._loaded = True
 
     def _fresh(self) -> None:
-        now = time.monotonic()
-        if now - self._loaded_at > self.cache_s:
-            self._reload(now)
+        """Never waits once keys were read: a stale cache is re-read in the background and used meanwhile."""
+        if self.keys is None:
+            return
+        if not self._loaded:
+            self._reload_soon().result()  # the first decision needs keys (transports awaited `ready_for`)
+        elif time.monotonic() - self._loaded_at > self.cache_s:
+            self._reload_soon()
 
     @property
     def required(self) -> bool:
@@ -165,8 +208,7 @@ class Authorizer:
         self._fresh()
         key = self._cache.get(key_id)
         if key is None and time.monotonic() - self._loaded_at > _UNKNOWN_RELOAD_S:
-            self._reload(time.monotonic())  # a key created by another process a moment ago
-            key = self._cache.get(key_id)
+            self._reload_soon()  # perhaps made by another process a moment ago: known to the next request
         return key
 
     def _bucket(self, key: ApiKey) -> TokenBucket:

@@ -58,14 +58,17 @@ def request_id(headers: list[tuple[bytes, bytes]]) -> str:
 
 
 def log_access(
-    protocol: str, rid: str, model: str, version: str, outcome: str, status: int | str, started: float
+    protocol: str, rid: str, model: str, version: str, outcome: str, status: int | str, started: float,
+    *, key: str = "", request_bytes: int = 0, response_bytes: int = 0,
 ) -> None:
-    """One INFO record: `started` is the request's `time.perf_counter()` at arrival."""
+    """One INFO record: `started` is the request's `time.perf_counter()` at arrival; `key` is the caller's key
+    id (never its token); the sizes are the body bytes read and written (gRPC: the messages)."""
     if not access_log.isEnabledFor(logging.INFO):
         return
     message = (
-        f"request_id={rid} protocol={protocol} model={model or '-'} version={version or '-'} "
-        f"outcome={outcome} status={status} latency_ms={(time.perf_counter() - started) * 1e3:.3f}"
+        f"request_id={rid} protocol={protocol} key={key or '-'} model={model or '-'} version={version or '-'} "
+        f"outcome={outcome} status={status} latency_ms={(time.perf_counter() - started) * 1e3:.3f} "
+        f"request_bytes={request_bytes} response_bytes={response_bytes}"
     )
     access_log.handle(logging.LogRecord(access_log.name, logging.INFO, __file__, 0, message, None, None))
 

@@ -100,6 +100,7 @@ def create_app(
             await asyncio.to_thread(gauges.stop)
             await asyncio.to_thread(history.stop)
             explainer.close()
+            await asyncio.to_thread(authorizer.close)
 
     app = FastAPI(
         title="maas", version=__version__, lifespan=lifespan,

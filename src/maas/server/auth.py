@@ -1,12 +1,12 @@
 """REST's door to the one `Authorizer`: what scope (and model) an HTTP request needs, read from its method and
 path, and the ASGI middleware that applies it to every route and audits control-plane changes.
 
-`RestAuth(method, path, query_string, headers)` is the single callable any ASGI layer calls: it returns the
-caller's `Principal` or raises Unauthenticated (401), PermissionDenied (403) or RateLimited (429). The path
-is classified after collapsing repeated slashes and dropping a trailing one, with case-insensitive route
-words, and unknown paths need `admin`: a spelling the router would not serve can never need less than one
-it would. Only the exact health paths are open. Credentials in the query string are refused (URLs end up in
-logs and browser histories).
+`await RestAuth(method, path, query_string, headers)` is the single callable any ASGI layer calls (async so
+that a first or fresh read of the keys waits off the event loop): it returns the caller's `Principal` or raises
+Unauthenticated (401), PermissionDenied (403) or RateLimited (429). The path is classified after collapsing
+repeated slashes and dropping a trailing one, with case-insensitive route words, and unknown paths need
+`admin`: a spelling the router would not serve can never need less than one it would. Only the exact health
+paths are open. Credentials in the query string are refused (URLs end up in logs and browser histories).
 """
 
 from __future__ import annotations
@@ -132,8 +132,10 @@ class RestAuth:
     def __init__(self, authorizer: Authorizer) -> None:
         self.authorizer = authorizer
 
-    def __call__(self, method: str, path: str, query_string: bytes,
-                 headers: Iterable[tuple[bytes, bytes]]) -> Principal | None:
+    async def __call__(self, method: str, path: str, query_string: bytes,
+                       headers: Iterable[tuple[bytes, bytes]]) -> Principal | None:
+        token = bearer_token(_header_values(headers, b"authorization"))
+        await self.authorizer.ready_for(token)  # returns at once unless the keys must be read first
         if not self.authorizer.required:  # no key exists (a loopback set-up): everyone is let in
             return self.authorizer.authenticate(None)
         need = http_need(method, path)
@@ -141,7 +143,6 @@ class RestAuth:
             return None
         if query_string and _has_query_credentials(query_string):
             raise Unauthenticated("credentials in the query string are refused: send 'Authorization: Bearer <key>'")
-        token = bearer_token(_header_values(headers, b"authorization"))
         return self.authorizer.check(token, need.scope, need.model, every_model=need.every_model)
 
 
@@ -205,7 +206,7 @@ class AuthMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":  # none today; one added later must not skip the check
             try:
-                self.auth("GET", scope["path"], scope.get("query_string", b""), scope["headers"])
+                await self.auth("GET", scope["path"], scope.get("query_string", b""), scope["headers"])
             except MaasError:
                 return await send({"type": "websocket.close", "code": 1008})
         if scope["type"] != "http":
@@ -213,7 +214,7 @@ class AuthMiddleware:
         method, path = scope["method"], scope["path"]
         audited = self.audit is not None and is_change(method, path)
         try:
-            principal = self.auth(method, path, scope.get("query_string", b""), scope["headers"])
+            principal = await self.auth(method, path, scope.get("query_string", b""), scope["headers"])
         except MaasError as exc:
             status = await send_error(send, exc)
             if audited and status != 401:  # unauthenticated floods must not become database writes

@@ -4,8 +4,6 @@ Only translation happens here; every decision is the registry's (or the importer
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -71,8 +69,7 @@ def router(registry: Registry, settings: Settings, jobs: JobRunner | None = None
         """Upload a model file (multipart field `file`) and import it as the next version; with
         `?background=true` the import runs as a job and the answer is the job (202)."""
         check_name(name)
-        tmp = Path(tempfile.mkdtemp(prefix="maas-upload-"))
-        try:
+        with registry.work_dir("maas-upload-") as tmp:  # memory-backed and private when encrypted
             up = await receive_upload(request, settings.max_upload_bytes, tmp)
             if "file" not in up.files:
                 raise InvalidArgument("the upload has no file part named 'file'")
@@ -89,8 +86,6 @@ def router(registry: Registry, settings: Settings, jobs: JobRunner | None = None
                 return job.to_dict()
             version = await run_in_threadpool(_import, registry, up.files["file"], name, options)
             return dict(version.to_dict())
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
 
     @r.post("/versions/{ref:path}/archive")
     def archive(ref: str) -> dict[str, Any]:
@@ -146,6 +141,7 @@ def _import_options(up: Any) -> ImportOptions:
         labels=labels,
         allow_mismatch=(up.one("allow_mismatch", "") or "").lower() in truthy,
         max_batch_size=parse_version(up.one("max_batch_size")) if up.one("max_batch_size") else None,
+        runtime=up.one("runtime") or None,
     )
 
 

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from maas.protocol import rest_codec
 from maas.server.access import EXCHANGE, Exchange, log_access, request_id
-from maas.server.auth import OPEN_PATHS
+from maas.server.auth import OPEN_PATHS, principal_of
 from maas.server.infer_route import InferEndpoint
 
 # Not logged: probes and scrapes arrive every few seconds and say nothing about traffic.
@@ -46,13 +46,21 @@ class Edge:
         exchange = Exchange(request_id(headers), started, content_length)
         scope[EXCHANGE] = exchange
         rid = exchange.request_id.encode()
-        status = 0  # no response started
+        status = received = sent = 0  # no response started, no body byte read or written
+
+        async def receive_counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            return message
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, sent
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", rid)]}
+            else:
+                sent += len(message.get("body", b""))
             await send(message)
 
         path: str = scope["path"]
@@ -61,12 +69,15 @@ class Edge:
             await _send_json(send_with_id, 413, refusal)
             exchange.outcome = "invalid_argument"
         else:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive_counted, send_with_id)
         if path not in UNLOGGED_PATHS:
             if not status:
                 status = 499 if exchange.outcome == "client_gone" else 500
             outcome = exchange.outcome or _outcome_of(status)
-            log_access("rest", exchange.request_id, exchange.model, exchange.version, outcome, status, started)
+            principal = principal_of(scope)
+            log_access("rest", exchange.request_id, exchange.model, exchange.version, outcome, status, started,
+                       key=principal.key_id if principal is not None else "", request_bytes=received,
+                       response_bytes=sent)
 
     def _over_limit(self, path: str, content_length: bytes | None) -> str | None:
         """A body declared larger than the route may take is refused before a byte of it is read."""

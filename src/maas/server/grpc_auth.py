@@ -37,14 +37,16 @@ class GrpcAuth:
         self.authorizer = authorizer
         self.audit_log = audit
 
-    def before(self, method: str, metadata: Iterable[tuple[str, Any]]) -> Principal | None:
+    async def before(self, method: str, metadata: Iterable[tuple[str, Any]]) -> Principal | None:
         """The caller of `method`, from its `authorization` metadata; raises when not let in."""
         if method in OPEN:
             return None
         scope, _, every = NEEDS.get(method, (Scope.ADMIN, None, True))
         values = [v if isinstance(v, str) else bytes(v).decode("latin-1")
                   for k, v in metadata if k == "authorization"]
-        return self.authorizer.check(bearer_token(values), scope, every_model=every)
+        token = bearer_token(values)
+        await self.authorizer.ready_for(token)
+        return self.authorizer.check(token, scope, every_model=every)
 
     def after(self, method: str, principal: Principal | None, request: Any) -> None:
         need = NEEDS.get(method)

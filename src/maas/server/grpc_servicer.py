@@ -21,6 +21,7 @@ from maas.errors import DeadlineExceeded, InvalidArgument, MaasError, NotFound, 
 from maas.protocol import grpc_codec
 from maas.protocol.grpc_gen import inference_pb2 as pb
 from maas.protocol.model_config import triton_config
+from maas.security import Principal
 from maas.security.rates import retry_after_header
 from maas.server.access import log_access, request_id
 from maas.server.grpc_auth import GrpcAuth
@@ -110,6 +111,9 @@ class InferenceServicer:
         except MaasError as exc:
             trace.error = exc.code.value.lower()
             raise
+        except asyncio.CancelledError:  # the client gave up: its span says so rather than looking served
+            trace.error = "cancelled"
+            raise
         finally:
             self.tracer.finish(trace)  # type: ignore[union-attr]
 
@@ -192,7 +196,7 @@ def _handler(
                 if in_flight.count > in_flight.limit:
                     raise ResourceExhausted(f"server busy: {in_flight.limit} calls in flight; retry later")
             if auth is not None:
-                principal = auth.before(name, invocation)
+                principal = await auth.before(name, invocation)
             try:
                 request = message.FromString(data)
             except DecodeError as e:
@@ -206,7 +210,7 @@ def _handler(
             outcome = e.code.value.lower()
             if status_of(e) == grpc.StatusCode.INTERNAL:
                 log.error("%s: %s", e.code, e.message)
-            _log_access(infer, rid, request, outcome, status_of(e), started)
+            _log_access(infer, rid, request, outcome, status_of(e), started, principal, len(data))
             if isinstance(e, RateLimited):
                 context.set_trailing_metadata((*((("x-request-id", rid),) if rid else ()),
                                                ("retry-after", retry_after_header(e.retry_after_s))))
@@ -216,32 +220,39 @@ def _handler(
                 await auth.audit(name, principal, request, context.peer(), status_of(e).name)
             await context.abort(status_of(e), e.message)
         except asyncio.CancelledError:  # the client gave up (deadline, disconnect): still one access line
-            _log_access(infer, rid, request, "cancelled", grpc.StatusCode.CANCELLED, started)
+            _log_access(infer, rid, request, "cancelled", grpc.StatusCode.CANCELLED, started, principal, len(data))
             raise
         except Exception:
             log.exception("unhandled error in %s", message.DESCRIPTOR.name)
             if rid:
                 context.set_trailing_metadata((("x-request-id", rid),))
-            _log_access(infer, rid, request, "internal", grpc.StatusCode.INTERNAL, started)
+            _log_access(infer, rid, request, "internal", grpc.StatusCode.INTERNAL, started, principal, len(data))
             await context.abort(grpc.StatusCode.INTERNAL, "internal error")
         finally:
             if counted:
                 assert in_flight is not None
                 in_flight.count -= 1
-        _log_access(infer, rid, response, outcome, grpc.StatusCode.OK, started)  # the version actually served
+        answer: bytes = response.SerializeToString()
+        _log_access(infer, rid, response, outcome, grpc.StatusCode.OK, started, principal, len(data),
+                    len(answer))  # the version actually served
         if auth is not None and principal is not None:
             await auth.audit(name, principal, request, context.peer(), "OK")
-        return response.SerializeToString()  # type: ignore[no-any-return]
+        return answer
 
     return grpc.unary_unary_rpc_method_handler(handle)
 
 
-def _log_access(infer: bool, rid: str, message: Any, outcome: str, code: grpc.StatusCode, started: float) -> None:
+def _log_access(
+    infer: bool, rid: str, message: Any, outcome: str, code: grpc.StatusCode, started: float,
+    principal: Principal | None, received: int, sent: int = 0,
+) -> None:
     """One access line per inference; `message` is the request, or the response once served."""
     if infer:
         model = message.model_name if message is not None else ""
         version = message.model_version if message is not None else ""
-        log_access("grpc", rid, model, version, outcome, code.name, started)
+        log_access("grpc", rid, model, version, outcome, code.name, started,
+                   key=principal.key_id if principal is not None else "", request_bytes=received,
+                   response_bytes=sent)
 
 
 def generic_handler(

@@ -77,6 +77,8 @@ class InferEndpoint:
                 break
         exchange.model, exchange.version = name, version or ""
         trace = self.tracer.begin(exchange.request_id, "rest") if self.tracer is not None else None
+        if trace is not None:  # the path's model: a request that ends before the core saw it is still named
+            trace.model, trace.version = name, version or ""
         extra: list[tuple[bytes, bytes]] = []
         req: InferenceRequest | None = None
         try:

@@ -33,7 +33,7 @@ def router(keys: KeyStore, audit: AuditLog, authorizer: Authorizer) -> APIRouter
             keys.create, body.name, body.scope, models=body.models, expires=body.expires, rate=body.rate,
             created_by=principal.actor if principal else "",
         )
-        authorizer.invalidate()
+        await run_in_threadpool(authorizer.invalidate)
         return {**key.to_dict(), "token": token}
 
     @r.get("/keys")

@@ -31,6 +31,11 @@ def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]
         with Registry(settings) as reg:
             made = demo.seed(reg)
             assert [v.model for v in made] == ["smollm2", "minilm"]
+            # smollm2:1 (transformers, @production) serves the name; smollm2:2 is its onnxruntime-genai conversion
+            genai = reg.get("smollm2:2")
+            assert reg.get("smollm2").version == 1 and made[0].config.get("runtime") is None
+            assert (genai.config["runtime"], genai.lineage.parent, genai.parity["passed"]) == (
+                "onnxruntime-genai", 1, True)
         with live_server(settings, timeout_s=600) as srv:
             yield srv
     finally:
@@ -39,3 +44,11 @@ def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The session server's set-up (GGUF load, the genai conversion and its parity check) lands on the first
+    test here; on a loaded 2-core machine it can take several minutes, past the suite's per-test limit."""
+    for item in items:
+        if "integration/llm" in str(item.path) and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(900))

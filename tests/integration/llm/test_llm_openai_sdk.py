@@ -27,8 +27,11 @@ def test_models_are_listed_and_retrievable(client, llm_server):
         client.models.retrieve("no-such-model")
 
 
-def test_chat_answers_paris_at_temperature_zero(client):
-    resp = client.chat.completions.create(model="smollm2", messages=QUESTION, temperature=0, max_tokens=24)
+@pytest.mark.parametrize("model", ["smollm2", "smollm2:2"], ids=["transformers", "onnxruntime-genai"])
+def test_chat_answers_paris_at_temperature_zero(client, model):
+    """The name serves version 1 on transformers (the default for text generation, @production); version 2 is
+    its onnxruntime-genai conversion, selected by number."""
+    resp = client.chat.completions.create(model=model, messages=QUESTION, temperature=0, max_tokens=24)
     choice = resp.choices[0]
     assert "Paris" in choice.message.content
     assert choice.message.role == "assistant"

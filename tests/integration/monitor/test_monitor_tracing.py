@@ -1,5 +1,8 @@
 """OpenTelemetry spans of real requests (REST and gRPC), caught by the SDK's in-memory exporter."""
 
+import socket
+import time
+
 import httpx
 import numpy as np
 import pytest
@@ -69,6 +72,29 @@ def test_grpc_request_spans_and_errors(spans):
     assert r.status_code in (400, 404)
     bad, _ = _by_trace(exporter, "t-bad")
     assert bad.status.status_code == trace.StatusCode.ERROR
+
+
+def _wait_root(exporter, request_id, timeout_s=10.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        roots = [s for s in exporter.get_finished_spans()
+                 if s.name == "inference" and s.attributes["maas.request_id"] == request_id]
+        if roots:
+            return roots
+        time.sleep(0.05)
+    raise AssertionError(f"no span for {request_id}")
+
+
+def test_a_client_gone_before_its_body_arrived_still_leaves_an_error_span(spans):
+    endpoints, exporter = spans
+    host, port = endpoints.http.split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"POST /v2/models/linear/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"X-Request-ID: t-gone\r\nContent-Length: 1000\r\n\r\n{\"inputs\": [")
+        time.sleep(0.2)
+    [root] = _wait_root(exporter, "t-gone")
+    assert root.status.status_code == trace.StatusCode.ERROR and root.status.description == "client_gone"
+    assert root.attributes["maas.model"] == "linear"
 
 
 def test_off_unless_asked():

@@ -24,7 +24,7 @@ def test_the_importers_take_the_object_not_its_fields(fn) -> None:
 def test_every_option_but_the_sample_survives_a_background_job() -> None:
     asked = ImportOptions(format="keras", description="d", tags={"k": "v"}, aliases=("production",), labels=["a"],
                           trust=True, allow_mismatch=True, preprocess=[{"op": "scale", "factor": 2.0}],
-                          postprocess=[{"op": "softmax"}], max_batch_size=4)
+                          postprocess=[{"op": "softmax"}], max_batch_size=4, runtime="onnxruntime-genai")
     assert {f.name for f in fields(asked) if getattr(asked, f.name) == f.default} == {"sample_input"}
     params = {"blob": "ab" * 32, "extension": ".keras", "name": "m", **asked.to_params()}
     assert ImportOptions.from_params(params) == asked  # the job's own keys are not options

@@ -34,7 +34,16 @@ def test_cli_imports_a_hf_directory_and_refuses_a_pickled_one(app, tmp_path):
     res = runner.invoke(app, ["import", str(d), "--name", "tiny", "--json"])
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
+    # Text generation defaults to transformers (one version); onnxruntime-genai is published after the import's.
     assert doc["config"]["kind"] == "text-generation" and doc["source_format"] == "huggingface"
+    assert doc["version"] == 1 and "runtime" not in doc["config"]
+    res = runner.invoke(app, ["import", str(d), "--name", "tiny", "--runtime", "onnxruntime-genai", "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert (doc["version"], doc["lineage"]["parent"], doc["source_format"]) == (3, 2, "onnxruntime-genai")
+    assert doc["config"]["runtime"] == "onnxruntime-genai"
+    res = runner.invoke(app, ["import", str(d), "--name", "tiny", "--runtime", "vllm"])
+    assert res.exit_code == 2 and "runtime must be one of" in res.output
     (d / "model.safetensors").unlink()
     (d / "pytorch_model.bin").write_bytes(b"\x80\x04K\x01.")  # a pickle
     res = runner.invoke(app, ["import", str(d), "--name", "tiny"])

@@ -11,7 +11,7 @@ import pytest
 
 import maas
 from maas.errors import InvalidArgument
-from maas.formats import import_file
+from maas.formats import ImportOptions, import_file
 from maas.llm.engine import ContinuousBatchingEngine
 from maas.llm.importing import materialize
 from maas.llm.requests import SamplingParams
@@ -29,7 +29,7 @@ def registry(tmp_path):
 
 def test_register_live_model_and_serve_it_back(registry, tmp_path):
     model, tokenizer = tiny_llama()
-    v = maas.register(model, tokenizer, name="tiny", registry=registry)
+    v = maas.register(model, tokenizer, name="tiny", registry=registry, runtime="transformers")
     assert v.source_format == "transformers"
     assert (v.config["kind"], v.config["context_length"], v.config["vocab_size"]) == ("text-generation", 128, 300)
     assert v.signature is not None and v.signature.inputs[0].datatype == "BYTES"
@@ -54,7 +54,7 @@ def test_import_hf_directory_and_refuse_pickles(registry, tmp_path):
     d = tmp_path / "hf"
     model.save_pretrained(d)
     tokenizer.save_pretrained(d)
-    v = import_file(registry, d, name="tiny-dir")
+    v = import_file(registry, d, name="tiny-dir", options=ImportOptions(runtime="transformers"))
     assert v.source_format == "huggingface" and v.config["kind"] == "text-generation"
     assert set(v.config["files"].values()) >= {"config.json", "model.safetensors", "tokenizer.json"}
 

@@ -11,7 +11,7 @@ from maas.errors import InvalidArgument, NotFound
 from maas.monitor.drift import column_drift
 from maas.monitor.features import input_features, output_features
 from maas.monitor.log_writer import FsspecLogWriter
-from maas.monitor.prediction_log import PredictionLog, read_window
+from maas.monitor.prediction_log import PredictionLog, WindowCache, read_window
 from maas.monitor.records import PredictionRecord
 from maas.monitor.report import parse_since
 from maas.monitor.sampling import check_rate, sample_rate
@@ -107,3 +107,37 @@ def test_windows():
     for bad in ("", "h", "-1h", "1y", "0m"):
         with pytest.raises(InvalidArgument, match="invalid window"):
             parse_since(bad)
+
+
+class CountingWriter(FsspecLogWriter):
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.reads = 0
+
+    def read(self, path: str) -> bytes:
+        self.reads += 1
+        return super().read(path)
+
+
+def test_a_window_cache_reads_each_file_once_and_forgets_files_gone(tmp_path):
+    writer = CountingWriter(str(tmp_path))
+    plog = PredictionLog(writer, autostart=False)
+    now = datetime.now(UTC).timestamp()
+    since = datetime.now(UTC) - timedelta(hours=1)
+    cache = WindowCache()
+    plog.offer(_record(now))
+    plog.flush()
+    assert len(read_window(writer, "m", 1, since, cache)["request_id"]) == 2
+    assert len(read_window(writer, "m", 1, since, cache)["request_id"]) == 2
+    assert writer.reads == 1  # the second refresh decoded nothing
+    plog.offer(_record(now))
+    plog.flush()
+    assert len(read_window(writer, "m", 1, since, cache)["request_id"]) == 4
+    assert writer.reads == 2  # only the new file
+    paths = writer.list()
+    assert all(cache.get(p) is not None for p in paths)
+    for path in paths:
+        writer.delete(path)
+    with pytest.raises(NotFound):
+        read_window(writer, "m", 1, since, cache)
+    assert all(cache.get(p) is None for p in paths)  # forgotten with the files

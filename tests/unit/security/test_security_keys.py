@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,7 +17,8 @@ from maas.errors import FailedPrecondition, InvalidArgument, NotFound, Permissio
 from maas.registry.store import SqlModelStore
 from maas.security import AuditLog, Authorizer, KeyStore, Scope
 from maas.security.authorizer import ANONYMOUS, ENV_KEY, bearer_token
-from maas.security.keys import parse_expiry
+from maas.security.keys import ApiKey, parse_expiry
+from maas.security.last_used import flush_last_used
 from maas.security.rates import Rate, TokenBucket, retry_after_header
 from maas.security.tokens import TOKEN, key_id_of
 
@@ -138,8 +141,17 @@ def test_revocation_through_another_store_is_seen_after_the_cache_time(keys: Key
     KeyStore(other).revoke(key.id)  # as `maas keys revoke` in another process
     other.close()
     time.sleep(0.3)
-    with pytest.raises(Unauthenticated, match="revoked"):
-        auth.check(token, Scope.READ)
+    deadline = time.monotonic() + 5  # the stale cache is re-read in the background: within cache_s + one read
+    while time.monotonic() < deadline:
+        try:
+            auth.check(token, Scope.READ)
+        except Unauthenticated as exc:
+            assert "revoked" in exc.message
+            break
+        time.sleep(0.02)
+    else:
+        raise AssertionError("the revocation was never seen")
+    auth.close()
 
 
 def test_rate_limit_and_last_used(keys: KeyStore) -> None:
@@ -170,3 +182,78 @@ def test_audit_log_newest_first(store: SqlModelStore) -> None:
     entries = log.list()
     assert [e.actor for e in entries] == ["bob (k2)", "alice (k1)"]
     assert entries[0].to_dict()["outcome"] == "403" and log.list(actor="alice (k1)")[0].source == "10.0.0.1:5"
+
+
+class Watched(KeyStore):
+    """A KeyStore that notes on which thread each read or write ran."""
+
+    def __init__(self, store: SqlModelStore) -> None:
+        super().__init__(store)
+        self.reads: list[str] = []
+        self.writes: list[str] = []
+
+    def list(self, include_revoked: bool = True) -> list[ApiKey]:
+        self.reads.append(threading.current_thread().name)
+        return super().list(include_revoked)
+
+    def record_last_used(self, used: dict[str, datetime]) -> None:
+        self.writes.append(threading.current_thread().name)
+        super().record_last_used(used)
+
+
+def test_a_stale_cache_is_reread_in_the_background_never_on_the_callers_thread(store: SqlModelStore) -> None:
+    keys = Watched(store)
+    _, token = keys.create("k", "read")
+    auth = Authorizer(keys, cache_s=0.05)
+    asyncio.run(auth.ready_for(token))  # the first read, awaited off the loop
+    assert keys.reads == ["maas-keys_0"]
+    time.sleep(0.1)
+    assert auth.check(token, Scope.READ).name == "k"  # decided on the stale cache, a re-read started
+    deadline = time.monotonic() + 5
+    while len(keys.reads) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    auth.close()
+    assert set(keys.reads) == {"maas-keys_0"}, keys.reads
+
+
+def test_an_unknown_key_waits_for_one_shared_reread(store: SqlModelStore, database_url: str) -> None:
+    keys = Watched(store)
+    keys.create("first", "read")
+    auth = Authorizer(keys)
+    asyncio.run(auth.ready_for(None))
+    other = SqlModelStore(database_url)
+    _, fresh = KeyStore(other).create("fresh", "read")  # as `maas keys create` in another process
+    other.close()
+    time.sleep(0.3)
+
+    async def many() -> None:
+        await asyncio.gather(*(auth.ready_for(fresh) for _ in range(20)))
+
+    asyncio.run(many())
+    assert len(keys.reads) == 2  # twenty waiting requests, one re-read
+    assert auth.check(fresh, Scope.READ).name == "fresh"
+    bogus = fresh[:5] + "0000000000ab" + fresh[17:]
+    asyncio.run(auth.ready_for(bogus))
+    asyncio.run(auth.ready_for(bogus))  # a flood of unknown ids: at most one re-read per quarter second
+    assert len(keys.reads) <= 3
+    auth.close()
+
+
+def test_last_used_times_are_written_off_the_event_loop(store: SqlModelStore) -> None:
+    keys = Watched(store)
+    key, token = keys.create("k", "read")
+    auth = Authorizer(keys)
+    auth.invalidate()
+    auth.check(token, Scope.READ)
+
+    async def one_flush() -> str:
+        task = asyncio.create_task(flush_last_used(auth, every_s=0.01))
+        while not keys.writes:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        return threading.current_thread().name
+
+    loop_thread = asyncio.run(one_flush())
+    assert keys.writes and loop_thread not in keys.writes
+    assert keys.get(key.id).last_used_at is not None
+    auth.close()

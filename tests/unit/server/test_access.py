@@ -30,7 +30,7 @@ def test_buffered_handler_writes_whole_lines_on_flush(capfd: pytest.CaptureFixtu
         assert "request_id=r0" not in capfd.readouterr().err  # still in the buffer
         handler.flush()
         lines = capfd.readouterr().err.splitlines()
-        assert lines[0].startswith("INFO maas.access: request_id=r0 protocol=rest model=cnn version=2 outcome=ok")
+        assert lines[0].startswith("INFO maas.access: request_id=r0 protocol=rest key=- model=cnn version=2 outcome=ok")
         assert len(lines) == 3 and all("latency_ms=" in line for line in lines)
     finally:
         for h in logger.handlers[len(before[0]):]:

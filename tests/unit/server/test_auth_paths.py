@@ -3,6 +3,8 @@ less than the route they resemble."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from maas.errors import PermissionDenied, Unauthenticated
@@ -72,7 +74,11 @@ def test_rest_auth_refuses_query_string_tokens_and_models_out_of_reach(tmp_path)
 
     keys = KeyStore(SqlModelStore(f"sqlite:///{tmp_path / 'r.db'}"))
     _, token = keys.create("a", "infer", models=["a*"])
-    auth = RestAuth(Authorizer(keys))
+    rest = RestAuth(Authorizer(keys))
+
+    def auth(method: str, path: str, qs: bytes, headers: list[tuple[bytes, bytes]]) -> Principal | None:
+        return asyncio.run(rest(method, path, qs, headers))
+
     bearer = [(b"authorization", f"Bearer {token}".encode())]
     assert auth("POST", "/v2/models/alpha/infer", b"", bearer).name == "a"  # type: ignore[union-attr]
     assert auth("GET", "/v2/health/live", b"", []) is None
@@ -85,6 +91,7 @@ def test_rest_auth_refuses_query_string_tokens_and_models_out_of_reach(tmp_path)
         auth("POST", "/v2/models/Alpha/infer", b"", bearer)
     with pytest.raises(Unauthenticated):
         auth("POST", "/v2/models/alpha/infer", b"", [])
+    rest.authorizer.close()
 
 
 def test_check_model_for_routes_that_name_it_in_the_body() -> None:
