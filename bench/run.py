@@ -32,12 +32,14 @@ import floor_servers  # noqa: E402
 import grpc_load  # noqa: E402
 import models  # noqa: E402
 
-# How the server runs each model (the version's `config`): one intra-op thread per session, instances and
-# batching chosen for 2 cores. The CNN leaves a core to the event loop; the ResNet uses both for compute.
+# How the server runs each model (the version's `config`): batching only. Sessions and threads are maas's
+# default (serving/adaptive.py: chosen at load by timing the model), which is what issue #19 measures.
 SERVER_CONFIG: dict[str, dict[str, Any]] = {
-    "cnn": {"max_batch_size": 32, "batching": {"max_queue_delay_us": 200, "instances": 1, "intra_op_threads": 1}},
-    "resnet18": {"max_batch_size": 8, "batching": {"max_queue_delay_us": 2000, "instances": 2, "intra_op_threads": 1}},
+    "cnn": {"max_batch_size": 32, "batching": {"max_queue_delay_us": 200}},
+    "resnet18": {"max_batch_size": 8, "batching": {"max_queue_delay_us": 2000}},
 }
+# PyTriton's instance count per model (it has no adaptive layout): the layouts maas used to be given by hand.
+PEER_INSTANCES = {"cnn": 1, "resnet18": 2}
 RAW_BATCHES = {"cnn": (1, 8, 32, 64), "resnet18": (1, 4, 8)}
 
 
@@ -113,13 +115,26 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def register(home: Path, built: dict[str, tuple[bytes, tuple[int, ...]]]) -> None:
-    from maas.config import Settings
-    from maas.registry import Registry
+REGISTER = r'''
+import json, sys
+from pathlib import Path
+from maas.config import Settings
+from maas.registry import Registry
+with Registry(Settings(home=Path(sys.argv[1]))) as reg:
+    for name, (path, config) in json.loads(sys.argv[2]).items():
+        reg.publish(name, {"model.onnx": Path(path).read_bytes()}, config=config)
+'''
 
-    with Registry(Settings(home=home)) as reg:
-        for name, (onnx_bytes, _) in built.items():
-            reg.publish(name, {"model.onnx": onnx_bytes}, config=SERVER_CONFIG[name])
+
+def register(home: Path, built: dict[str, tuple[bytes, tuple[int, ...]]], src: Path = ROOT / "src") -> None:
+    """Publish the models in `home` with the code of the tree at `src` (each tree writes its own schema)."""
+    models_ = {}
+    for name, (onnx_bytes, _) in built.items():
+        path = home.parent / f"{home.name}-{name}.onnx"
+        path.write_bytes(onnx_bytes)
+        models_[name] = (str(path), SERVER_CONFIG[name])
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    subprocess.run([sys.executable, "-c", REGISTER, str(home), json.dumps(models_)], env=env, check=True)
 
 
 def _launch(what: str, cmd: list[str], env: dict[str, str] | None, ready_url: str,
@@ -143,9 +158,9 @@ def _launch(what: str, cmd: list[str], env: dict[str, str] | None, ready_url: st
     raise TimeoutError(f"{what} did not become ready; see {log_path}")
 
 
-def start_server(home: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], int, int]:
+def start_server(home: Path, log_path: Path, src: Path = ROOT / "src") -> tuple[subprocess.Popen[bytes], int, int]:
     http_port, grpc_port = free_port(), free_port()
-    env = {**os.environ, "MAAS_HOME": str(home), "PYTHONPATH": str(ROOT / "src")}
+    env = {**os.environ, "MAAS_HOME": str(home), "PYTHONPATH": str(src)}
     cmd = [sys.executable, "-c", "from maas.cli.main import app; app()", "serve",
            "--http-port", str(http_port), "--grpc-port", str(grpc_port)]
     proc = _launch("maas serve", cmd, env, f"http://127.0.0.1:{http_port}/v2/health/ready", log_path)
@@ -158,7 +173,7 @@ def start_peer(python: str, name: str, onnx_path: Path, log_path: Path) -> tuple
     cfg = SERVER_CONFIG[name]
     cmd = [python, str(HERE / "peer_pytriton.py"), str(onnx_path), name, str(http_port), str(grpc_port),
            str(metrics_port), str(cfg["max_batch_size"]), str(cfg["batching"]["max_queue_delay_us"]),
-           str(cfg["batching"]["instances"])]
+           str(PEER_INSTANCES[name])]
     proc = _launch("PyTriton", cmd, None, f"http://127.0.0.1:{http_port}/v2/models/{name}/ready", log_path)
     return proc, http_port, grpc_port
 
@@ -384,12 +399,13 @@ def render(results: list[dict], raw: dict[str, dict], args: argparse.Namespace, 
         lines.append(f"| {name} | {r['p50_ms_batch1']:.3f} ({r['p50_threads']} thread) | {b['rows_per_s']:,.0f} | "
                      f"{b['sessions']} session(s) x {b['threads']} thread(s), batch {b['batch']} |")
     lines += ["", "## maas serve", "",
-              "| model | protocol | concurrency | req/s | p50 (ms) | p99 (ms) | errors | req/s ÷ raw best | "
-              "p50 ÷ raw batch-1 |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+              "| tree | model | protocol | concurrency | req/s | p50 (ms) | p99 (ms) | errors | req/s ÷ raw best | "
+              "p50 ÷ raw batch-1 |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         rb = raw[r["model"]]
         lines.append(
-            f"| {r['model']} | {r['protocol']} | {r['concurrency']} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | "
+            f"| {r.get('tree', 'maas')} | {r['model']} | {r['protocol']} | {r['concurrency']} | {r['rps']:,.0f} | "
+            f"{r['p50_ms']:.2f} | "
             f"{r['p99_ms']:.2f} | {r['errors']} | {r['rps'] / rb['best']['rows_per_s']:.0%} | "
             f"{r['p50_ms'] / rb['p50_ms_batch1']:.1f}x |")
     lines += ["", "Server model configs: " + "; ".join(f"`{k}`: `{json.dumps(v)}`" for k, v in SERVER_CONFIG.items()
@@ -398,10 +414,11 @@ def render(results: list[dict], raw: dict[str, dict], args: argparse.Namespace, 
         lines += ["## gRPC driven by h2load (C, HTTP/2), for comparison", "",
                   "The Python gRPC client processes above share the two cores with the server; nghttp2's h2load "
                   "costs far less per call. h2load reports mean latency, not percentiles.", "",
-                  "| model | concurrency | req/s | mean (ms) | errors | req/s ÷ raw best |",
-                  "|---|---:|---:|---:|---:|---:|"]
-        lines += [f"| {r['model']} | {r['concurrency']} | {r['rps']:,.0f} | {r['mean_ms']:.2f} | {r['errors']} | "
-                  f"{r['rps'] / raw[r['model']]['best']['rows_per_s']:.0%} |" for r in h2rows]
+                  "| tree | model | concurrency | req/s | mean (ms) | errors | req/s ÷ raw best |",
+                  "|---|---|---:|---:|---:|---:|---:|"]
+        lines += [f"| {r.get('tree', 'maas')} | {r['model']} | {r['concurrency']} | {r['rps']:,.0f} | "
+                  f"{r['mean_ms']:.2f} | {r['errors']} | {r['rps'] / raw[r['model']]['best']['rows_per_s']:.0%} |"
+                  for r in h2rows]
         lines.append("")
     if peers:
         ours = {(r["model"], r["protocol"], r["concurrency"]): r for r in results + h2rows}
@@ -441,7 +458,12 @@ def main() -> int:
     ap.add_argument("--keep-home", action="store_true", help="keep the temporary MAAS_HOME and server log")
     ap.add_argument("--no-floors", action="store_true", help="skip the transport floors (servers doing no work)")
     ap.add_argument("--peer-python", help="a Python with nvidia-pytriton and onnxruntime: measure PyTriton too")
+    ap.add_argument("--tree", action="append", default=[], metavar="NAME=SRC",
+                    help="serve from this source tree (repeatable: trees alternate per model and per --rounds, "
+                         "e.g. --tree base=/tmp/base/src --tree branch=src); default: this checkout's src/")
+    ap.add_argument("--rounds", type=int, default=1, help="with several trees: how many times to alternate them")
     args = ap.parse_args()
+    trees = [(n, Path(p).resolve()) for n, p in (t.split("=", 1) for t in args.tree)] or [("maas", ROOT / "src")]
     if shutil.which("wrk") is None:
         print("bench needs wrk (the HTTP load generator): apt-get install -y wrk", file=sys.stderr)
         return 2
@@ -467,24 +489,29 @@ def main() -> int:
     peers: list[dict] = []  # the same cells against PyTriton, with --peer-python
     bodies_by_model: dict[str, dict[str, tuple[bytes, int | None]]] = {}
     try:
-        register(work / "home", built)
-        proc, http_port, grpc_port = start_server(work / "home", work / "server.log")
-        print(f"maas serve: pid {proc.pid}, http :{http_port}, grpc :{grpc_port}", flush=True)
-        try:
-            rng = np.random.default_rng(1)
-            for name, (_, row_shape) in built.items():
-                b = bodies(rng.random((1, *row_shape), dtype=np.float32))
-                from maas.protocol.grpc_gen import inference_pb2 as pb
+        rng = np.random.default_rng(1)
+        for name, (_, row_shape) in built.items():
+            b = bodies(rng.random((1, *row_shape), dtype=np.float32))
+            from maas.protocol.grpc_gen import inference_pb2 as pb
 
-                msg = pb.ModelInferRequest.FromString(b["grpc"][0])
-                msg.model_name = name
-                b["grpc"] = (msg.SerializeToString(), None)
-                bodies_by_model[name] = b
-                for r in measure_server("maas", name, b, protocols, levels, http_port, grpc_port, args.duration,
-                                        work):
-                    (h2rows if r["protocol"] == "grpc (h2load)" else results).append(r)
-        finally:
-            stop_server(proc)
+            msg = pb.ModelInferRequest.FromString(b["grpc"][0])
+            msg.model_name = name
+            b["grpc"] = (msg.SerializeToString(), None)
+            bodies_by_model[name] = b
+        for rnd in range(args.rounds if len(trees) > 1 else 1):
+            for tree, src in trees:
+                home = work / f"home-{tree}-{rnd}"
+                register(home, built, src)
+                proc, http_port, grpc_port = start_server(home, work / f"server-{tree}-{rnd}.log", src)
+                print(f"maas serve ({tree}, {src}): pid {proc.pid}, http :{http_port}, grpc :{grpc_port}", flush=True)
+                try:
+                    for name in built:
+                        for r in measure_server(tree, name, bodies_by_model[name], protocols, levels, http_port,
+                                                grpc_port, args.duration, work):
+                            r.update(tree=tree, round=rnd)
+                            (h2rows if r["protocol"] == "grpc (h2load)" else results).append(r)
+                finally:
+                    stop_server(proc)
         for name, (onnx_bytes, _) in built.items() if args.peer_python else ():
             print(f"PyTriton: {name} ...", flush=True)
             (work / f"{name}.onnx").write_bytes(onnx_bytes)

@@ -32,7 +32,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
         for name, candidate in CANDIDATES.items():
             reg.publish(name, {"model.onnx": classifier()}, signature=SIGNATURE, aliases=("production",),
                         config={"max_batch_size": 8})
-            reg.publish(name, {"model.onnx": candidate()}, signature=SIGNATURE, config={"max_batch_size": 8})
+            # one single-threaded session, as the stable arm: the adaptive layout would speed the slow one up
+            config = {"max_batch_size": 8, "batching": {"instances": 1, "intra_op_threads": 1}}
+            reg.publish(name, {"model.onnx": candidate()}, signature=SIGNATURE, config=config)
         reg.publish("quiet", {"model.onnx": classifier()}, signature=SIGNATURE, aliases=("production",))
         reg.publish("quiet", {"model.onnx": classifier()}, signature=SIGNATURE)
         reg.publish("broken", {"model.onnx": classifier()}, signature=SIGNATURE, aliases=("production",))

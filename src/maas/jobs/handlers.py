@@ -3,6 +3,7 @@ limited to built-ins and files under $MAAS_HOME/data, so a job can never read ar
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -94,9 +95,7 @@ def _optional_handlers(registry: Registry) -> dict[str, Handler]:
     """Kinds that need the training stack (torch, optuna…), registered only where it is installed."""
     settings = registry.settings
     table: dict[str, Handler] = {}
-    try:
-        import optuna  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("optuna") is None:  # found, not imported: `maas serve` starts without it
         return table
 
     def run_train(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,8 @@ def _tune_sqlite(engine: Engine) -> None:
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision; safe when many processes open a fresh registry at once."""
+    if _at_head(engine):
+        return  # every start but the first: Alembic (a third of `maas serve`'s start-up imports) is not loaded
     from alembic import command
     from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
@@ -73,3 +76,34 @@ def migrate(engine: Engine) -> None:
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+_REVISION = re.compile(r'^(down_revision|revision)\s*=\s*(?:"([^"]*)"|None)', re.M)
+
+
+def _head_revision() -> str | None:
+    """The newest revision named by the migration scripts (the one no other script builds on), read from their
+    `revision = "…"` / `down_revision = "…"` lines; None when that is not one clear answer (Alembic decides)."""
+    revisions, parents = set(), set()
+    for script in (MIGRATIONS / "versions").glob("*.py"):
+        found = dict((m.group(1), m.group(2)) for m in _REVISION.finditer(script.read_text()))
+        if "revision" not in found:
+            return None
+        revisions.add(found["revision"])
+        if found.get("down_revision"):
+            parents.add(found["down_revision"])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _at_head(engine: Engine) -> bool:
+    """Whether the database already records the scripts' head revision (plain SQL: no Alembic import)."""
+    head = _head_revision()
+    if head is None:
+        return False
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT version_num FROM alembic_version")).fetchall()
+    except Exception:  # no table yet (a new database) or unreadable: Alembic decides
+        return False
+    return [r[0] for r in rows] == [head]

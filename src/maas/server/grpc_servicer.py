@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import grpc
@@ -26,6 +26,7 @@ from maas.security.rates import retry_after_header
 from maas.server.access import log_access, request_id
 from maas.server.grpc_auth import GrpcAuth
 from maas.server.grpc_errors import status_of
+from maas.server.infer_route import RawHeaders
 from maas.serving.contract import DataPlane, InferenceRequest
 from maas.serving.dataplane import MAX_TIMEOUT_S
 
@@ -35,7 +36,7 @@ SERVICE = "inference.GRPCInferenceService"
 
 
 def _decode(
-    req: pb.ModelInferRequest, request_id: str, deadline_s: float | None, headers: dict[str, str] | None
+    req: pb.ModelInferRequest, request_id: str, deadline_s: float | None, headers: Mapping[str, str] | None
 ) -> InferenceRequest:
     request = grpc_codec.decode_request(req)
     request.request_id = request_id or request.request_id
@@ -80,7 +81,7 @@ class InferenceServicer:
 
     async def ModelInfer(
         self, req: pb.ModelInferRequest, request_id: str = "", deadline_s: float | None = None,
-        headers: dict[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> pb.ModelInferResponse:
         shed = getattr(self.dp, "shed", None)
         why = shed(req.model_name, req.model_version or None) if shed is not None and req.model_name else None
@@ -97,7 +98,7 @@ class InferenceServicer:
         return grpc_codec.encode_response(response, request)
 
     async def _traced_infer(
-        self, req: pb.ModelInferRequest, request_id: str, deadline_s: float | None, headers: dict[str, str] | None
+        self, req: pb.ModelInferRequest, request_id: str, deadline_s: float | None, headers: Mapping[str, str] | None
     ) -> pb.ModelInferResponse:
         trace = self.tracer.begin(request_id, "grpc")  # type: ignore[union-attr]
         try:
@@ -180,13 +181,13 @@ def _handler(
     async def handle(data: bytes, context: grpc.aio.ServicerContext) -> bytes:
         started = time.perf_counter()
         rid, request, outcome, principal = "", None, "ok", None
-        headers: dict[str, str] = {}
+        headers: Mapping[str, str] | None = None
+        invocation = context.invocation_metadata() or ()
         if infer:  # like REST: the client's x-request-id (else a fresh one), echoed and logged once
-            metadata = [(k.encode(), v.encode() if isinstance(v, str) else bytes(v))
-                        for k, v in context.invocation_metadata() or ()]
+            metadata = [(k.encode(), v.encode() if isinstance(v, str) else bytes(v)) for k, v in invocation]
             rid = request_id(metadata)
-            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in metadata}  # a split's sticky header
-            context.set_trailing_metadata((("x-request-id", rid),))  # sent with the status: no extra message
+            headers = RawHeaders(metadata)  # a split's sticky header, read only when a split asks for one
+            # the id goes back in the trailing metadata, with the status: no extra message
         counted = infer and in_flight is not None
         try:
             if counted:
@@ -195,7 +196,7 @@ def _handler(
                 if in_flight.count > in_flight.limit:
                     raise ResourceExhausted(f"server busy: {in_flight.limit} calls in flight; retry later")
             if auth is not None:
-                principal = await auth.before(name, context.invocation_metadata() or ())
+                principal = await auth.before(name, invocation)
             try:
                 request = message.FromString(data)
             except DecodeError as e:
@@ -213,6 +214,8 @@ def _handler(
             if isinstance(e, RateLimited):
                 context.set_trailing_metadata((*((("x-request-id", rid),) if rid else ()),
                                                ("retry-after", retry_after_header(e.retry_after_s))))
+            elif rid:
+                context.set_trailing_metadata((("x-request-id", rid),))
             if auth is not None and principal is not None:
                 await auth.audit(name, principal, request, context.peer(), status_of(e).name)
             await context.abort(status_of(e), e.message)
@@ -221,6 +224,8 @@ def _handler(
             raise
         except Exception:
             log.exception("unhandled error in %s", message.DESCRIPTOR.name)
+            if rid:
+                context.set_trailing_metadata((("x-request-id", rid),))
             _log_access(infer, rid, request, "internal", grpc.StatusCode.INTERNAL, started, principal, len(data))
             await context.abort(grpc.StatusCode.INTERNAL, "internal error")
         finally:

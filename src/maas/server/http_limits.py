@@ -13,6 +13,7 @@ import json
 import time
 from typing import Any
 
+import httptools
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
@@ -52,8 +53,6 @@ def limited_protocol(max_header_bytes: int, max_headers: int, max_in_flight: int
             self._feed(data)
 
         def _feed(self, data: bytes) -> None:
-            import httptools
-
             self._unset_keepalive_if_required()
             try:
                 self.parser.feed_data(data)

@@ -98,15 +98,20 @@ class Batcher:
         runtimes: Sequence[Runtime],
         executor: Executor,
         observer: BatchObserver | None = None,
+        *,
+        solo: Runtime | None = None,
     ) -> None:
         if not runtimes:
             raise Internal(f"{label}: a batcher needs at least one runtime instance")
         self.label = label
         self.policy = policy
         self._runtimes = tuple(runtimes)
+        self._solo = solo  # all cores' threads: runs a batch that would otherwise run alone (adaptive.py)
+        self._solo_idle = solo is not None
         self._executor = executor
         self._observer = observer or _NoObserver()
         self._queue: deque[_Pending] = deque()
+        self._queue_rows = 0  # rows in `_queue`, kept as it changes (admission asks on every request)
         self._idle: list[Runtime] = []
         self._running: set[asyncio.Future[None]] = set()
         self._timer: asyncio.Handle | None = None
@@ -149,6 +154,7 @@ class Batcher:
         if self.traced:
             last_pending.set(pending)
         self._queue.append(pending)
+        self._queue_rows += rows
         self._observer.queue_depth(len(self._queue))
         self._pump()
         expiry = loop.call_later(timeout_s, _expire, pending.future, self.label, timeout_s)
@@ -164,7 +170,7 @@ class Batcher:
         if self._service_s == 0.0:
             return 0.0
         capacity = max(self.policy.max_batch_size, 1)
-        queued = sum(p.rows for p in self._queue) + rows
+        queued = self._queue_rows + rows
         batches_ahead = -(-queued // capacity) - 1  # the request's own batch is not waited for
         if not self._idle:
             batches_ahead += len(self._running)
@@ -196,6 +202,7 @@ class Batcher:
             self._timer = None
         while self._queue:
             pending = self._queue.popleft()
+            self._queue_rows -= pending.rows
             if not pending.future.done():
                 pending.future.set_exception(
                     Unavailable(f"{self.label} was unloaded before running the request")
@@ -223,13 +230,25 @@ class Batcher:
                     self._timer = self._arm(self._loop)
                 break
             batch = self._cut(self._share()) if self.policy.max_batch_size else [self._queue.popleft()]
+            self._queue_rows -= sum(p.rows for p in batch)
             self._head_due = False
             self._mean_batch += (len(batch) - self._mean_batch) * _BATCH_WEIGHT
             self._observer.queue_depth(len(self._queue))
-            self._dispatch(self._idle.pop(), batch)
+            self._dispatch(self._runtime_for(), batch)
         if self._timer is not None and (not self._queue or not self._idle):
             self._timer.cancel()  # re-armed for the new oldest request when an instance frees
             self._timer = None
+
+    def _runtime_for(self) -> Runtime:
+        """The instance for the batch just cut: the solo session when that batch runs alone (nothing left in
+        the queue, nothing running), since one run on every core is then the fastest answer; else an idle
+        single-threaded instance, as a queue is served fastest by parallel runs. Under load the solo session
+        stays idle, and a request arriving while it runs goes to an instance as usual."""
+        if self._solo_idle and not self._queue and len(self._idle) == len(self._runtimes):
+            self._solo_idle = False
+            assert self._solo is not None
+            return self._solo
+        return self._idle.pop()
 
     def _ready_to_cut(self) -> bool:
         return self._head_due or self._queued_rows(self._target) >= self._target
@@ -260,6 +279,7 @@ class Batcher:
         """Forget requests whose caller gave up (timeout, disconnect) before they were batched."""
         if any(p.future.done() for p in self._queue):
             self._queue = deque(p for p in self._queue if not p.future.done())
+            self._queue_rows = sum(p.rows for p in self._queue)
 
     def _queued_rows(self, enough: int) -> int:
         total = 0
@@ -354,13 +374,16 @@ class Batcher:
                         future.set_result(result.outputs[position])
         finally:
             began = self._dispatched.pop(done, None)
-            if began is not None and results is not None:
+            if began is not None and results is not None and runtime is not self._solo:  # admission's view
                 took = time.monotonic() - began
                 self._service_s = took if self._service_s == 0.0 else (
                     self._service_s + (took - self._service_s) * _SERVICE_WEIGHT)
             self._running.discard(done)
             done.set_result(None)
-            self._idle.append(runtime)
+            if runtime is self._solo:
+                self._solo_idle = True
+            else:
+                self._idle.append(runtime)
             self._pump()
 
 

@@ -204,10 +204,8 @@ class ServingDataPlane:
             number = int(version)  # type: ignore[arg-type]
         else:
             return None
-        for loaded in self.repository.loaded(name):
-            if loaded.number == number:
-                return loaded.batcher.overloaded()
-        return None
+        loaded = self.repository.get_loaded(name, number) if number is not None else None
+        return loaded.batcher.overloaded() if loaded is not None else None
 
     async def infer(self, request: InferenceRequest) -> InferenceResponse:
         started = time.monotonic()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from maas.errors import InvalidArgument
 from maas.monitor.sampling import sample_rate
 from maas.registry import ModelVersion, Registry
+from maas.serving import adaptive
 from maas.serving.batcher import Batcher, BatchObserver
 from maas.serving.options import BatchingPolicy, ServingOptions
 from maas.serving.runtime import OnnxRuntime, Runtime
@@ -44,6 +45,7 @@ class VersionParts:
     postprocess: Postprocessor | None
     labels: tuple[str, ...]
     log_sample_rate: float = 0.0  # share of requests written to the prediction log
+    solo: Runtime | None = None  # all cores' threads, for a batch that would run alone (serving/adaptive.py)
 
 
 def build_parts(
@@ -54,6 +56,8 @@ def build_parts(
     config = version.config or {}
     labels = tuple(str(label) for label in config.get("labels") or ())
     first = factory(model, 1, options.use_cuda)
+    runtimes: list[Runtime] = []
+    solo: Runtime | None = None
     try:
         model_inputs, model_outputs = first.inputs, first.outputs
         if not model_inputs or not model_outputs:
@@ -61,6 +65,8 @@ def build_parts(
         batch_axis = version.signature.batch_axis if version.signature else True
         batchable = batch_axis and all(s.shape and s.shape[0] == -1 for s in model_inputs)
         policy = BatchingPolicy.resolve(config, options, version.model, batchable)
+        layout = adaptive.choose(first, policy, model_inputs, 0 if options.use_cuda else adaptive.cores())
+        policy = layout.policy
         preprocess = Preprocessor(config.get("preprocess"), options.max_image_pixels)
         if preprocess and len(model_inputs) != 1:
             raise InvalidArgument("preprocess steps need a model with exactly one input")
@@ -70,14 +76,21 @@ def build_parts(
         if preprocess.decodes:
             inputs = (TensorSpec(model_inputs[0].name, "BYTES", (-1,)),)
         outputs = postprocess.output_specs(model_outputs) if postprocess else model_outputs
-        runtimes: list[Runtime] = [first]
+        runtimes = [first]
         if policy.intra_op_threads != 1:
             first.close()
             runtimes = []
         while len(runtimes) < policy.instances:
             runtimes.append(factory(model, policy.intra_op_threads, options.use_cuda))
+        if layout.solo_threads:
+            solo = factory(model, layout.solo_threads, options.use_cuda)
+            if not adaptive.keep_solo(solo, layout, model_inputs):
+                solo.close()
+                solo = None
     except BaseException:
         first.close()
+        for runtime in (*runtimes, *((solo,) if solo is not None else ())):
+            runtime.close()
         raise
     return VersionParts(
         version,
@@ -91,6 +104,7 @@ def build_parts(
         postprocess,
         labels,
         sample_rate(config, options.overrides.get(version.model)),
+        solo,
     )
 
 
@@ -101,7 +115,7 @@ class LoadedVersion:
     def __init__(self, parts: VersionParts, executor: Executor, observer: BatchObserver) -> None:
         self.parts = parts
         self.stats = getattr(observer, "stats", None)  # Triton's statistics, when the observer keeps them
-        self.batcher = Batcher(parts.version.ref, parts.policy, parts.runtimes, executor, observer)
+        self.batcher = Batcher(parts.version.ref, parts.policy, parts.runtimes, executor, observer, solo=parts.solo)
         self.batcher.start()
         self.in_flight = 0
         self._idle = asyncio.Event()
@@ -132,5 +146,5 @@ class LoadedVersion:
             log.warning("%s: %d request(s) still in flight after %.1f s", self.parts.version.ref,
                         self.in_flight, grace_s)
         await self.batcher.stop(max(0.0, deadline - time.monotonic()))
-        for runtime in self.parts.runtimes:
+        for runtime in (*self.parts.runtimes, *((self.parts.solo,) if self.parts.solo is not None else ())):
             runtime.close()

@@ -44,6 +44,9 @@ class ServingOptions:
     default_max_queue_delay_us: int = 500
     default_instances: int = 1
     default_intra_op_threads: int = 1
+    # A version that sets neither instances nor intra_op_threads gets a layout chosen by timing it at load
+    # (serving/adaptive.py); False keeps the defaults above for every version.
+    adaptive_layout: bool = True
     max_image_pixels: int = 4096 * 4096  # decode_image refuses larger images (decompression bombs)
     max_request_elements: int = 1 << 28  # refuse absurd shapes before allocating anything
     use_cuda: bool = False
@@ -87,6 +90,8 @@ class BatchingPolicy:
     intra_op_threads: int
     max_queue_size: int
     max_queue_wait_s: float = 0.5
+    # Neither instances nor intra_op_threads was asked for: the layout is chosen at load (serving/adaptive.py).
+    adaptive: bool = False
 
     @classmethod
     def resolve(
@@ -120,6 +125,8 @@ class BatchingPolicy:
             ),
             max_queue_size=options.max_queue_size,
             max_queue_wait_s=options.max_queue_wait_s,
+            adaptive=options.adaptive_layout and over.instances is None and over.intra_op_threads is None
+            and "instances" not in batching and "intra_op_threads" not in batching,
         )
         if policy.max_batch_size < 0 or policy.max_queue_delay_us < 0:
             raise InvalidArgument(f"{model}: max_batch_size and max_queue_delay_us cannot be negative")

@@ -48,7 +48,8 @@ async def warm_up(loaded: LoadedVersion, sample: dict[str, np.ndarray] | None, e
     one (which may not be a valid input for the model) only logs."""
     inputs = sample if sample is not None else synthetic_sample(loaded)
     loop = asyncio.get_running_loop()
-    for runtime in loaded.parts.runtimes:
+    solo = loaded.parts.solo
+    for runtime in (*loaded.parts.runtimes, *((solo,) if solo is not None else ())):
         try:
             await asyncio.wait_for(loop.run_in_executor(executor, runtime.run, inputs), timeout_s)
         except Exception as exc:

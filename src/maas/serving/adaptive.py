@@ -1,0 +1,99 @@
+"""How many sessions, with how many threads, a version gets when its config leaves `instances` and
+`intra_op_threads` unset: chosen at load by timing the model, so a lone request and a full queue are both served
+close to what onnxruntime alone reaches on the machine.
+
+The trade-off: a request at a time runs fastest on one session using every core (a ResNet-18 on 2 cores: 8.8 ms
+against 17 ms on one thread), while a full queue is served fastest by one single-threaded session per core
+(parallel runs scale better than the threads inside one run). One layout cannot do both, so a compute-bound
+version gets both: `cores` single-threaded sessions for throughput, plus one *solo* session with all the cores'
+threads that the batcher uses only when a batch would otherwise run alone (nothing else queued or running; see
+`Batcher._runtime_for`). Under load the solo session sits idle and the queue is shared as before; after an idle
+spell the first request is served at single-request speed at once, with no mode switch to learn.
+
+Which versions: the batch-1 run time of the version's first session (one thread) on a synthetic input decides.
+Below `HEAVY_S` the request's own overhead (parsing, the thread hand-off, ~0.1-0.3 ms) outweighs anything
+threads could save, and more sessions only split small batches and take the event loop's core: such a version
+keeps one single-threaded session (the tiny CNN's best layout, measured). Above it the solo session is built,
+timed, and kept only when it is at least `SOLO_GAIN` times faster. An explicit `instances` or `intra_op_threads`
+(version config or `--set`) is never second-guessed, and neither is a GPU session or another runtime.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from maas.serving.options import BatchingPolicy
+from maas.serving.runtime import OnnxRuntime, Runtime
+from maas.types import TensorSpec, numpy_dtype
+
+log = logging.getLogger(__name__)
+
+HEAVY_S = 0.002  # batch-1 run time from which a version counts as compute-bound
+SOLO_GAIN = 1.25  # how much faster the all-threads session must be to be worth its memory
+MAX_INSTANCES = 8  # more single-threaded copies than this cost memory for little gain; threads take the rest
+TIMED_RUNS = 3
+
+
+@dataclass(frozen=True)
+class Layout:
+    policy: BatchingPolicy
+    solo_threads: int = 0  # 0: no solo session
+    single_s: float | None = None  # the batch-1 run time on one thread, when measured
+
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def choose(first: Runtime, policy: BatchingPolicy, inputs: tuple[TensorSpec, ...], n_cores: int) -> Layout:
+    """The layout of an adaptive version, from timing `first` (a single-threaded session of it)."""
+    if not policy.adaptive or n_cores < 2 or not isinstance(first, OnnxRuntime):
+        return Layout(policy)  # the thread trade-off above is onnxruntime's; other runtimes keep the defaults
+    t1 = time_batch1(first, inputs)
+    if t1 is None or t1 < HEAVY_S:
+        return Layout(policy, 0, t1)
+    instances = min(n_cores, MAX_INSTANCES)
+    threads = max(1, n_cores // instances)
+    return Layout(replace(policy, instances=instances, intra_op_threads=threads), n_cores, t1)
+
+
+def keep_solo(solo: Runtime, layout: Layout, inputs: tuple[TensorSpec, ...]) -> bool:
+    """Whether the all-threads session earns its place against the single-threaded run time."""
+    t = time_batch1(solo, inputs)
+    keep = t is not None and layout.single_s is not None and t * SOLO_GAIN <= layout.single_s
+    log.info("batch-1 run %.1f ms on 1 thread, %s on %d: %s the solo session", (layout.single_s or 0) * 1e3,
+             f"{t * 1e3:.1f} ms" if t is not None else "failed", layout.solo_threads, "keeping" if keep else "dropping")
+    return keep
+
+
+def time_batch1(runtime: Runtime, inputs: tuple[TensorSpec, ...]) -> float | None:
+    """The best of a few batch-1 runs on zeros, after one untimed run; None when the model refuses zeros."""
+    sample = synthetic(inputs)
+    if sample is None:
+        return None
+    try:
+        runtime.run(sample)
+        best = float("inf")
+        for _ in range(TIMED_RUNS):
+            started = time.perf_counter()
+            runtime.run(sample)
+            best = min(best, time.perf_counter() - started)
+    except Exception as exc:  # a model that cannot take zeros keeps the default layout
+        log.debug("timing batch-1 runs failed: %s", exc)
+        return None
+    return best
+
+
+def synthetic(inputs: tuple[TensorSpec, ...]) -> dict[str, np.ndarray] | None:
+    if any(s.datatype == "BYTES" for s in inputs):
+        return None
+    return {s.name: np.zeros(tuple(1 if d < 0 else d for d in s.shape), dtype=numpy_dtype(s.datatype))
+            for s in inputs}
