@@ -170,6 +170,7 @@ def router(console: Console) -> APIRouter:
     @r.post("/login")
     async def login(body: SignIn, request: Request) -> Response:
         try:
+            await console.authorizer.ready_for(body.token.strip())  # a key made a moment ago by `maas keys create`
             principal = await run_in_threadpool(console.authorizer.authenticate, body.token.strip())
         except Unauthenticated as exc:
             return JSONResponse({"error": exc.message}, 401)

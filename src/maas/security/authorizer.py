@@ -105,8 +105,15 @@ class Authorizer:
         re-read per `_UNKNOWN_RELOAD_S`, shared by every request waiting). Otherwise returns at once."""
         if self.keys is None:
             return
-        if not self._loaded or (token is not None and self._unknown(token)
-                                and time.monotonic() - self._loaded_at > _UNKNOWN_RELOAD_S):
+        if not self._loaded:
+            await asyncio.wrap_future(self._reload_soon())
+            return
+        if token is None or not self._unknown(token):
+            return
+        wait = self._loaded_at + _UNKNOWN_RELOAD_S - time.monotonic()
+        if wait > 0:  # the last read was a moment ago: wait for the next one allowed, rather than refuse
+            await asyncio.sleep(wait)
+        if self._unknown(token) and time.monotonic() - self._loaded_at >= _UNKNOWN_RELOAD_S:
             await asyncio.wrap_future(self._reload_soon())
 
     def close(self) -> None:
