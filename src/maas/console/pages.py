@@ -156,6 +156,11 @@ def router(console: Console) -> APIRouter:
         if not who(request).allows_model(name):
             raise PermissionDenied(f"your key may not see model {name[:64]!r}")
 
+    def model_names(request: Request) -> list[str]:
+        """The registry's models that the caller's key may see (the pickers of every page)."""
+        principal = who(request)
+        return [m.name for m in registry.list_models() if principal.allows_model(m.name)]
+
     def readiness(name: str) -> list[int]:
         repo = getattr(console.dataplane, "repository", None)
         return [v.number for v in repo.loaded(name)] if repo is not None else []
@@ -242,8 +247,7 @@ def router(console: Console) -> APIRouter:
     @r.get("/traffic")
     @page
     def traffic_page(request: Request, model: str = "") -> Response:
-        principal = who(request)
-        names = [m.name for m in registry.list_models() if principal.allows_model(m.name)]
+        names = model_names(request)
         model = model or (names[0] if names else "")
         values: dict[str, Any] = {"names": names, "model": model, "described": None, "rollout": None,
                                   "versions": []}
@@ -261,7 +265,7 @@ def router(console: Console) -> APIRouter:
     @page
     def monitoring(request: Request, model: str = "") -> Response:
         principal = who(request)
-        names = [m.name for m in registry.list_models() if principal.allows_model(m.name)]
+        names = model_names(request)
         served = [n for n in console.history.models() if ":" not in n and principal.allows_model(n)]
         model = model or (served[0] if served else (names[0] if names else ""))
         if model:
@@ -282,8 +286,7 @@ def router(console: Console) -> APIRouter:
     @r.get("/jobs")
     def jobs(request: Request) -> Response:
         return render(request, "jobs.html", jobs=console.jobs.store.list(None, 50),
-                      kinds=sorted(console.jobs.handlers) if hasattr(console.jobs, "handlers") else [],
-                      names=[m.name for m in registry.list_models() if who(request).allows_model(m.name)])
+                      kinds=sorted(console.jobs.handlers), names=model_names(request))
 
     @r.get("/jobs/table")
     def jobs_table(request: Request) -> Response:
@@ -300,8 +303,7 @@ def router(console: Console) -> APIRouter:
     @r.get("/playground")
     @page
     def playground(request: Request, model: str = "") -> Response:
-        principal = who(request)
-        names = [m.name for m in registry.list_models() if principal.allows_model(m.name)]
+        names = model_names(request)
         model = model or (names[0] if names else "")
         v = None
         if model:
