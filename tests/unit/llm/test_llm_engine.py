@@ -39,10 +39,9 @@ def no_eos(runtime):
     runtime.eos_token_ids = frozenset()  # random weights emit EOS at random: ignore it, as the reference does
 
 
-def test_joining_and_leaving_rows_match_generate_alone(tiny):
-    model, rt = tiny
-    no_eos(rt)
-    lengths = [9, 3, 6, 12]
+def staggered(rt, lengths):
+    """PROMPTS[0] starts decoding alone; the others join it a moment later. Returns each one's (ids, last
+    output) and the engine's stats after all finished."""
 
     async def main():
         engine = ContinuousBatchingEngine(rt, EngineOptions(max_running=3, kv_cache_tokens=256))
@@ -55,7 +54,14 @@ def test_joining_and_leaving_rows_match_generate_alone(tiny):
         await engine.close()
         return results, stats
 
-    results, stats = asyncio.run(main())
+    return asyncio.run(main())
+
+
+def test_joining_and_leaving_rows_match_generate_alone(tiny):
+    model, rt = tiny
+    no_eos(rt)
+    lengths = [9, 3, 6, 12]
+    results, stats = staggered(rt, lengths)
     for (ids, last), prompt, n in zip(results, PROMPTS, lengths, strict=True):
         assert ids == reference(model, prompt, n)
         assert last.finish_reason == "length" and last.completion_tokens == n

@@ -17,16 +17,14 @@ from maas.llm.importing import materialize
 from maas.llm.requests import SamplingParams
 from maas.registry import Registry
 
-from .test_llm_engine import PROMPTS, collect, greedy, no_eos
-from .tiny_lm import reference, tiny_llama
+from .test_llm_engine import PROMPTS, collect, greedy, no_eos, staggered
+from .tiny_lm import reference, save_tiny_llama
 
 
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("genai")
-    model, tokenizer = tiny_llama()
-    model.save_pretrained(tmp / "hf")
-    tokenizer.save_pretrained(tmp / "hf")
+    model = save_tiny_llama(tmp / "hf")
     with Registry.open(tmp / "home") as reg:
         version = import_file(reg, tmp / "hf", name="tiny",
                               options=ImportOptions(aliases=("production",), runtime="onnxruntime-genai"))
@@ -52,19 +50,7 @@ def test_engine_over_genai_matches_generate_token_for_token(imported):
     _, model, _, rt = imported
     no_eos(rt)
     lengths = [9, 3, 6, 12]
-
-    async def main():
-        engine = ContinuousBatchingEngine(rt, EngineOptions(max_running=3, kv_cache_tokens=256))
-        first = engine.submit(PROMPTS[0], greedy(lengths[0]))
-        task0 = asyncio.create_task(collect(first))
-        await asyncio.sleep(0.05)
-        others = [engine.submit(p, greedy(n)) for p, n in zip(PROMPTS[1:], lengths[1:], strict=True)]
-        results = await asyncio.gather(task0, *(collect(h) for h in others))
-        stats = engine.stats()
-        await engine.close()
-        return results, stats
-
-    results, stats = asyncio.run(main())
+    results, stats = staggered(rt, lengths)
     for (ids, last), prompt, n in zip(results, PROMPTS, lengths, strict=True):
         assert ids == reference(model, prompt, n)
         assert last.finish_reason == "length"

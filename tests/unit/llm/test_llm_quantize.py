@@ -17,15 +17,13 @@ from maas.formats import ImportOptions, import_file
 from maas.optimize import optimize
 from maas.registry import Registry
 
-from .tiny_lm import tiny_llama
+from .tiny_lm import save_tiny_llama
 
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("quantize")
-    model, tokenizer = tiny_llama()
-    model.save_pretrained(tmp / "hf")
-    tokenizer.save_pretrained(tmp / "hf")
+    save_tiny_llama(tmp / "hf")
     with Registry.open(tmp / "home") as reg:
         # 1: safetensors, 2: genai fp32
         import_file(reg, tmp / "hf", name="tiny", options=ImportOptions(runtime="onnxruntime-genai"))

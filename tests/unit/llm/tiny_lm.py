@@ -36,3 +36,11 @@ def reference(model: Any, prompt: list[int], n: int) -> list[int]:
     out = model.generate(torch.tensor([prompt]), max_new_tokens=n, do_sample=False, eos_token_id=None,
                          pad_token_id=2)
     return [int(t) for t in out[0, len(prompt):]]
+
+
+def save_tiny_llama(folder: Any) -> Any:
+    """`tiny_llama()` saved as a Hugging Face directory (model and tokenizer) in `folder`; returns the model."""
+    model, tokenizer = tiny_llama()
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return model
