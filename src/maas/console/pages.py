@@ -297,7 +297,7 @@ def router(console: Console) -> APIRouter:
     def job(request: Request, job_id: str, fragment: bool = False) -> Response:
         j = console.jobs.store.get(job_id)
         return render(request, "job_detail.html" if fragment else "job.html", job=j,
-                      log="\n".join(j.log.splitlines()[-200:]))
+                      log="\n".join(j.log.splitlines()[-200:]), made=made_version(j.result))
 
     # --- playground -------------------------------------------------------------------------------------
     @r.get("/playground")
@@ -321,6 +321,20 @@ def router(console: Console) -> APIRouter:
         return render(request, "keys.html", keys=console.keys.list(), required=console.authorizer.required)
 
     return r
+
+
+def made_version(result: dict[str, Any] | None) -> tuple[str, int] | None:
+    """The version a finished job created (optimize and import give it whole, train gives its ref)."""
+    if not isinstance(result, dict):
+        return None
+    made = result.get("version")
+    if isinstance(made, dict) and isinstance(made.get("model"), str) and isinstance(made.get("version"), int):
+        return made["model"], made["version"]
+    ref = result.get("ref")
+    if isinstance(ref, str) and ":" in ref and ref.rsplit(":", 1)[1].isdigit():
+        name, number = ref.rsplit(":", 1)
+        return name, int(number)
+    return None
 
 
 def playground_kind(v: ModelVersion) -> str:

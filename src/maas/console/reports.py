@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 # Evaluation metrics in the order people read them; others follow by name.
 EVAL_ORDER = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "precision_weighted", "recall_weighted",
@@ -25,7 +25,7 @@ TRAIN_KEYS = ("test", "cv", "search", "params", "data", "seed", "train_config")
 _TOKENS_PER_S = re.compile(r"tokens_per_s_c(\d+)")
 
 
-def is_number(x: Any) -> bool:
+def is_number(x: Any) -> TypeGuard[int | float]:
     return isinstance(x, int | float) and not isinstance(x, bool)
 
 
@@ -112,8 +112,8 @@ def evaluation(key: str, report: dict[str, Any]) -> Evaluation:
     matrix = _matrix(metrics.get("confusion_matrix"))
     if matrix is not None and len(names) != len(matrix):
         names = [str(i) for i in range(len(matrix))]
-    size = report.get("size") if isinstance(report.get("size"), dict) else {}
-    latency = report.get("latency") if isinstance(report.get("latency"), dict) else {}
+    size = _dict(report, "size")
+    latency = _dict(report, "latency")
     lat_rows = [{"name": k, **v} for k, v in sorted(latency.items(), key=lambda kv: _batch_of(kv))
                 if isinstance(v, dict)]
     out = Evaluation(
@@ -153,9 +153,9 @@ def training(metrics: dict[str, Any]) -> Training | None:
         if folds:
             charts.append(Chart(f"{cv.get('metric', 'score')} per fold", [f"fold {i + 1}" for i in range(len(folds))],
                                 {str(cv.get("metric", "score")): [float(f) for f in folds]}))
-    search = metrics.get("search") if isinstance(metrics.get("search"), dict) else {}
-    data = metrics.get("data") if isinstance(metrics.get("data"), dict) else {}
-    params = metrics.get("params") if isinstance(metrics.get("params"), dict) else {}
+    search = _dict(metrics, "search")
+    data = _dict(metrics, "data")
+    params = _dict(metrics, "params")
     return Training(
         test=[(k, v) for k, v in sorted(test.items())], cv=out_cv,
         search=[(k, shown(v)) for k, v in sorted(search.items())],
@@ -165,9 +165,9 @@ def training(metrics: dict[str, Any]) -> Training | None:
 
 
 def optimization(report: dict[str, Any]) -> Optimization:
-    parent = report.get("parent") if isinstance(report.get("parent"), dict) else {}
-    child = report.get("child") if isinstance(report.get("child"), dict) else {}
-    comparison = report.get("comparison") if isinstance(report.get("comparison"), dict) else {}
+    parent = _dict(report, "parent")
+    child = _dict(report, "child")
+    comparison = _dict(report, "comparison")
     used: set[str] = set()
     rows = []
     for name in list(parent) + [k for k in child if k not in parent]:
@@ -181,11 +181,11 @@ def optimization(report: dict[str, Any]) -> Optimization:
         delta = b - a if is_number(a) and is_number(b) else None
         rows.append({"figure": name, "parent": a, "child": b, "delta": delta,
                      "compared": key if key in comparison else None, "ratio": ratio, "better": _better(name, delta)})
-    gate = report.get("gate") if isinstance(report.get("gate"), dict) else {}
+    gate = _dict(report, "gate")
     verdict, passed = _verdict(gate, comparison)
     used |= {"accuracy_drop"} if "accuracy_drop" in comparison else set()
-    params = report.get("params") if isinstance(report.get("params"), dict) else {}
-    details = report.get("details") if isinstance(report.get("details"), dict) else {}
+    params = _dict(report, "params")
+    details = _dict(report, "details")
     out = Optimization(
         transform=str(report.get("transform", "")), params=[(k, shown(v)) for k, v in sorted(params.items())],
         parent_version=report.get("parent_version"), data=report.get("data"), rows=rows,
@@ -282,7 +282,12 @@ def _per_class(matrix: list[list[int]], names: list[str]) -> list[dict[str, Any]
 
 def _batch_of(item: tuple[str, Any]) -> int:
     value = item[1].get("batch_size") if isinstance(item[1], dict) else None
-    return int(value) if is_number(value) else 0
+    return int(value) if isinstance(value, int | float) else 0
+
+
+def _dict(report: dict[str, Any], key: str) -> dict[str, Any]:
+    value = report.get(key)
+    return value if isinstance(value, dict) else {}
 
 
 def _num(x: Any) -> float | None:
