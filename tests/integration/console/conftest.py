@@ -31,8 +31,10 @@ def free_port() -> int:
 class ServeProcess:
     """`maas serve` on a maas home as a subprocess on a loopback port, stopped by its pid."""
 
-    def __init__(self, home: Path, port: int | None = None, log_name: str = "serve.log") -> None:
+    def __init__(self, home: Path, port: int | None = None, log_name: str = "serve.log",
+                 models: tuple[str, ...] = ()) -> None:
         self.home = home
+        self.models = models  # serve only these (a quicker start), else every model of the home
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = home / log_name
@@ -48,7 +50,8 @@ class ServeProcess:
         with self.log_path.open("a") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "maas.cli", "serve", "--http-port", str(self.port),
-                 "--grpc-port", str(free_port())], env=env, stdout=log, stderr=subprocess.STDOUT)
+                 "--grpc-port", str(free_port()), *(a for m in self.models for a in ("--models", m))],
+                env=env, stdout=log, stderr=subprocess.STDOUT)
 
     def wait_ready(self) -> None:
         assert self.proc is not None
