@@ -237,6 +237,11 @@ def test_optimize_and_train_from_the_forms_and_the_new_versions_appear(admin: Se
     assert "dynamic" in report.locator("table.opt-params").inner_text()
     page.wait_for_selector("canvas[data-chart][data-drawn=true]", state="attached")
     admin.shot("optimized-version")
+    page.goto(f"/console/models/iris?a=1&b={number}")  # v1 was evaluated by the job test above
+    reports = page.locator("#compare-reports > div")
+    assert reports.nth(0).locator("section.evaluation").count() >= 1
+    assert reports.nth(1).locator("section.optimization #gate-verdict").count() == 1
+    admin.shot("compare-reports")
     assert admin.errors == []
 
 

@@ -123,3 +123,25 @@ def test_a_trained_versions_record_has_its_folds_and_search(tmp_path: Path) -> N
     assert dict(t.test) == metrics["test"]
     html = render(version_reports(metrics))
     assert "3-fold cross-validation" in html and "best_params" in html and "fold 3" in html
+
+
+def test_malformed_reports_are_laid_out_without_failing() -> None:
+    """Metrics come from several producers and from older or newer releases: a page renders whatever shape
+    they have."""
+    weird = {
+        "eval:x": {"metrics": {"confusion_matrix": [[1, 2], [3]], "accuracy": "high"}, "class_names": "abc",
+                   "latency": {"batch_1": {"batch_size": "one", "p50_ms": "x"}, "note": 3}, "size": [1]},
+        "eval:y": {"metrics": {"confusion_matrix": [[1, 0], [0, 1]]}, "class_names": [1, 2, 3]},
+        "optimize": {"parent": [], "child": {"size_bytes": "big", "accuracy": 1}, "params": "p",
+                     "comparison": {"size_ratio": None, "speedup_b1": "fast"}, "gate": {"max_accuracy_drop": "x"}},
+        "test": {"a": "b"}, "train_config": {}, "cv": {"folds": "x", "k": None}, "search": 5,
+    }
+    reports = version_reports(weird)
+    html = render(reports)
+    assert "high" in html and "big" in html and "fast" in html  # shown as given, not dropped
+    (_, square) = reports["evaluations"]
+    assert square.classes == ["0", "1"] and square.per_class[0]["recall"] == 1.0  # names that do not fit
+    assert reports["evaluations"][0].confusion is None  # a ragged matrix is no heat map
+    assert version_reports({"eval:z": "text", "optimize": None, "test": 1}) == {
+        "evaluations": [], "training": None, "optimization": None}
+    assert shared_evaluations(weird, weird)[0]["rows"] == []
