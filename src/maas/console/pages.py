@@ -241,7 +241,8 @@ def router(console: Console) -> APIRouter:
         v = registry.get(f"{name}:{number}")
         m = registry.get_model(name)
         return render(request, "version.html", v=v, model=m, signature=signature_rows(v), size=size_of(v),
-                      metrics=key_metrics(v), reports=version_reports(v.metrics), ready=number in readiness(name))
+                      metrics={k: x for k, x in v.metrics.items() if is_number(x)},
+                      reports=version_reports(v.metrics), ready=number in readiness(name))
 
     # --- traffic and rollouts ---------------------------------------------------------------------------
     @r.get("/traffic")
