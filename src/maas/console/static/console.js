@@ -423,7 +423,8 @@ function startPlayground(box) {
       const mine = document.createElement("p"); mine.className = "user"; mine.textContent = text; log.append(mine);
       const theirs = document.createElement("p"); theirs.className = "assistant"; log.append(theirs);
       const response = await fetch("/v1/chat/completions", {method: "POST", headers: headers(true), credentials: "same-origin",
-        body: JSON.stringify({model: box.dataset.model, messages, stream: true})});
+        body: JSON.stringify({model: box.dataset.model, messages, stream: true,
+                              temperature: Number(chat.temperature.value || 0.7)})});
       if (!response.ok) throw new Error((await response.json()).error?.message || response.statusText);
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = "";
@@ -440,6 +441,7 @@ function startPlayground(box) {
           if (delta) theirs.textContent += delta;
         }
       }
+      theirs.dataset.done = "true";
       messages.push({role: "assistant", content: theirs.textContent});
     }));
   }
