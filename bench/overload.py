@@ -75,7 +75,7 @@ def start(home: Path, args: argparse.Namespace) -> tuple[subprocess.Popen[bytes]
         reg.publish("linear", {"model.onnx": linear_onnx()},
                     config={"max_batch_size": 8, "batching": {"max_queue_delay_us": 500}})
     http_port, grpc_port = free_port(), free_port()
-    env = {**os.environ, "MAAS_HOME": str(home), "PYTHONPATH": str(ROOT / "src")}
+    env = {**os.environ, "MAAS_HOME": str(home), "PYTHONPATH": str(args.src)}
     if args.max_queue_wait_ms is not None:
         env["MAAS_MAX_QUEUE_WAIT_MS"] = str(args.max_queue_wait_ms)
     if args.max_in_flight is not None:
@@ -229,6 +229,7 @@ def main() -> int:
     parser.add_argument("--probes", type=int, default=128, help="gRPC calls per burst from the Python probe")
     parser.add_argument("--unloaded-requests", type=int, default=500)
     parser.add_argument("--protocols", default="rest,grpc")
+    parser.add_argument("--src", type=Path, default=ROOT / "src", help="the tree served (e.g. an older src/)")
     parser.add_argument("--max-queue-wait-ms", type=float, default=None)
     parser.add_argument("--max-in-flight", type=int, default=None, help="MAAS_MAX_HTTP/GRPC_IN_FLIGHT for the run")
     args = parser.parse_args()
