@@ -61,7 +61,7 @@ def create_app(
 
     gauges = monitor_api.drift_gauges(registry, dataplane, settings)
     history = MetricsHistory(dataplane.metrics.registry)  # the console's charts, without a Prometheus
-    sessions = SessionStore()
+    sessions = SessionStore(registry.sql_store())  # in the registry's database: shared, survives restarts
 
     from maas.llm.service import LanguageModelService
 
