@@ -1,6 +1,11 @@
 """The shadow queue: copies of requests (shadow traffic, a rollout's mirrored inputs) run here, apart from
 the caller. Bounded: when it is full a copy is dropped and counted, never waited for, so a slow or failing
-shadow can neither reach nor slow the caller."""
+shadow can neither reach nor slow the caller.
+
+A worker takes every copy waiting (up to `group`) and runs them together, so that the target's batcher can
+put them in one batch: one copy at a time would make each a batch of one row, paying a whole batch's fixed
+cost per copy (a 10% shadow measured +30% CPU per request that way). A worker still holds at most one batch's
+worth of the inference pool at a time."""
 
 from __future__ import annotations
 
@@ -14,9 +19,10 @@ Job = Callable[[], Awaitable[None]]
 
 
 class ShadowQueue:
-    def __init__(self, max_size: int = 256, workers: int = 4) -> None:
+    def __init__(self, max_size: int = 256, workers: int = 4, group: int = 32) -> None:
         self._queue: asyncio.Queue[Job] = asyncio.Queue(max_size)
         self._workers = workers
+        self._group = group
         self._tasks: list[asyncio.Task[None]] = []
         self.dropped = 0
 
@@ -44,8 +50,10 @@ class ShadowQueue:
 
     async def _work(self) -> None:
         while True:
-            job = await self._queue.get()
-            try:
-                await job()
-            except Exception:  # a job reports its own outcome; this only keeps the worker alive
-                log.exception("shadow request failed unexpectedly")
+            jobs = [await self._queue.get()]
+            while len(jobs) < self._group and not self._queue.empty():
+                jobs.append(self._queue.get_nowait())
+            outcomes = await asyncio.gather(*(job() for job in jobs), return_exceptions=True)
+            for outcome in outcomes:  # a job reports its own outcome; this only keeps the worker alive
+                if isinstance(outcome, Exception):
+                    log.error("shadow request failed unexpectedly", exc_info=outcome)
