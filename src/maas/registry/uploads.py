@@ -54,7 +54,8 @@ class Upload:
     pieces: tuple[tuple[str, int], ...] = ()  # (sha256 of the plaintext, size) in upload order
     created_by: str = ""
     created_at: float = 0.0
-    expires_at: float = 0.0
+    touched_at: float = 0.0  # creation or the last piece: expiry counts from here
+    expires_at: float = 0.0  # touched_at + the store's expiry (the setting in force when read)
 
     @property
     def offset(self) -> int:
@@ -67,6 +68,7 @@ class Upload:
     def to_record(self) -> dict[str, Any]:
         d = asdict(self)
         d["pieces"] = [list(p) for p in self.pieces]
+        d.pop("expires_at")  # derived on every read from touched_at and the expiry in force
         return d
 
     @classmethod
@@ -74,7 +76,7 @@ class Upload:
         return cls(id=d["id"], length=int(d["length"]), metadata=dict(d.get("metadata") or {}),
                    pieces=tuple((str(s), int(n)) for s, n in d.get("pieces") or ()),
                    created_by=str(d.get("created_by", "")), created_at=float(d.get("created_at", 0.0)),
-                   expires_at=float(d.get("expires_at", 0.0)))
+                   touched_at=float(d.get("touched_at", 0.0)))
 
 
 class _Capped:
@@ -128,7 +130,10 @@ class UploadStore:
         except FileNotFoundError:
             return None
         record = self.sealer.open(stored)
-        return Upload.from_record(record) if record is not None else None
+        if record is None:
+            return None
+        up = Upload.from_record(record)
+        return replace(up, expires_at=up.touched_at + self.expiry_s)
 
     def _all(self) -> Iterator[Upload]:
         if not self.root.is_dir():
@@ -146,7 +151,7 @@ class UploadStore:
         if length < 0:
             raise InvalidArgument("Upload-Length must be a non-negative integer")
         now = time.time()
-        up = Upload(uuid.uuid4().hex, length, dict(metadata), (), created_by, now, now + self.expiry_s)
+        up = Upload(uuid.uuid4().hex, length, dict(metadata), (), created_by, now, now, now + self.expiry_s)
         self._save(up)
         return up
 
@@ -169,7 +174,8 @@ class UploadStore:
             sha, size = self.blobs.put_stream(_Capped(body, up.length - up.offset))  # type: ignore[arg-type]
             if size:
                 up = replace(up, pieces=(*up.pieces, (sha, size)))
-            up = replace(up, expires_at=time.time() + self.expiry_s)
+            now = time.time()
+            up = replace(up, touched_at=now, expires_at=now + self.expiry_s)
             self._save(up)
             return up
 
