@@ -314,3 +314,20 @@ def test_hostile_pieces(http: httpx.Client) -> None:
     assert r.status_code == 413 and "Upload-Length" in r.json()["error"]
     assert offset_of(http, url) == 0
     assert http.head("/api/v1/uploads/" + "f" * 32, headers=TUS).status_code == 404
+
+
+def test_the_cli_imports_on_a_server(server: LiveServer, http: httpx.Client, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from maas.cli.main import app
+
+    path = tmp_path / "linear.onnx"
+    path.write_bytes(MODEL)
+    result = CliRunner().invoke(app, ["import", str(path), "--name", "cli-remote", "--tag", "via=cli",
+                                      "--server", server.http_url])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().endswith("cli-remote:1")
+    assert http.get("/api/v1/versions/cli-remote:1").json()["tags"] == {"via": "cli"}
+    np.testing.assert_allclose(infer(http, "cli-remote"), linear_reference(LINEAR_X)[0], rtol=1e-6)
+    refused = CliRunner().invoke(app, ["import", str(tmp_path), "--name", "x", "--server", server.http_url])
+    assert refused.exit_code != 0 and "not a file" in refused.output
