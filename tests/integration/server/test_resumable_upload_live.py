@@ -331,3 +331,19 @@ def test_the_cli_imports_on_a_server(server: LiveServer, http: httpx.Client, tmp
     np.testing.assert_allclose(infer(http, "cli-remote"), linear_reference(LINEAR_X)[0], rtol=1e-6)
     refused = CliRunner().invoke(app, ["import", str(tmp_path), "--name", "x", "--server", server.http_url])
     assert refused.exit_code != 0 and "not a file" in refused.output
+
+
+def test_the_docs_curl_walk_through(server: LiveServer, http: httpx.Client, tmp_path: Path) -> None:
+    import os
+    import re
+    import subprocess
+
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "uploads.md").read_text()
+    script = re.search(r"```sh\n(.*?)```", doc, re.S)
+    assert script is not None
+    (tmp_path / "model.onnx").write_bytes(MODEL)
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script.group(1)], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "MAAS": server.http_url})
+    assert done.returncode == 0, done.stderr
+    assert '"model":"digits-up"' in done.stdout.replace(" ", "")
+    np.testing.assert_allclose(infer(http, "digits-up"), linear_reference(LINEAR_X)[0], rtol=1e-6)
