@@ -347,3 +347,50 @@ def test_the_docs_curl_walk_through(server: LiveServer, http: httpx.Client, tmp_
     assert done.returncode == 0, done.stderr
     assert '"model":"digits-up"' in done.stdout.replace(" ", "")
     np.testing.assert_allclose(infer(http, "digits-up"), linear_reference(LINEAR_X)[0], rtol=1e-6)
+
+
+def test_scopes_owners_and_model_patterns(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path / "keyed")
+    with Registry(settings) as reg:
+        keys = reg.key_store()
+        read = keys.create("reader", "read")[1]
+        alice = keys.create("alice", "write")[1]
+        bob = keys.create("bob", "write", models=["bob-*"])[1]
+    with live_server(settings) as srv, httpx.Client(base_url=srv.http_url) as http:
+        def as_(token: str) -> dict[str, str]:
+            return {**TUS, "Authorization": f"Bearer {token}"}
+
+        assert http.post("/api/v1/uploads", headers={**TUS, "Upload-Length": "5"}).status_code == 401
+        assert http.post("/api/v1/uploads", headers={**as_(read), "Upload-Length": "5"}).status_code == 403
+        assert http.options("/api/v1/uploads", headers=as_(read)).status_code == 204
+        r = http.post("/api/v1/uploads", headers={**as_(bob), "Upload-Length": "5", "Upload-Metadata": md(name="x")})
+        assert r.status_code == 403 and "x" in r.json()["error"]  # bob's key does not cover model x
+        r = http.post("/api/v1/uploads", headers={**as_(alice), "Upload-Length": "5", "Upload-Metadata": md(name="a")})
+        url = r.headers["location"]
+        assert http.head(url, headers=as_(bob)).status_code == 404  # alice's upload does not exist for bob
+        assert http.patch(url, headers={**as_(bob), **PIECE, "Upload-Offset": "0"}, content=b"12345").status_code == 404
+        assert http.head(url, headers=as_(alice)).status_code == 200
+
+
+def test_one_writer_at_a_time_and_creation_with_upload(server: LiveServer, http: httpx.Client) -> None:
+    r = http.post("/api/v1/uploads", headers={**PIECE, "Upload-Length": str(len(MODEL)),
+                                              "Upload-Metadata": md(name="with-body", filename="m.onnx")},
+                  content=MODEL[:60])
+    assert r.status_code == 201 and r.headers["upload-offset"] == "60"
+    url = r.headers["location"]
+    head = (f"PATCH {url} HTTP/1.1\r\nHost: {server.http_target}\r\nTus-Resumable: 1.0.0\r\n"
+            f"Content-Type: application/offset+octet-stream\r\nUpload-Offset: 60\r\n"
+            f"Content-Length: {len(MODEL) - 60}\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", server.http_port)) as slow:
+        slow.sendall(head + MODEL[60:100])  # a writer that stalls mid-body, holding the upload
+        deadline = time.monotonic() + 30  # until the stalled writer holds it (an empty piece changes nothing)
+        while http.patch(url, headers={**PIECE, "Upload-Offset": "60"}, content=b"").status_code == 204 \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        r = http.patch(url, headers={**PIECE, "Upload-Offset": "60"}, content=MODEL[60:])
+        assert r.status_code == 423 and r.headers["retry-after"] == "1", r.text
+        slow.shutdown(socket.SHUT_RDWR)
+    at = wait_offset(http, url, 60)
+    assert at == 100
+    assert http.patch(url, headers={**PIECE, "Upload-Offset": "100"}, content=MODEL[100:]).status_code == 204
+    assert http.post(f"{url}/import", json={}).status_code == 201
