@@ -218,9 +218,10 @@ class UploadStore:
     def _lock_file(self, upload_id: str) -> Path:
         return self.root / f"{check_upload_id(upload_id)}.lock"
 
-    def locked(self, upload_id: str) -> _Lock:
-        """An exclusive hold on the upload, refused at once (UploadBusy) while another request has it."""
-        return _Lock(self._lock_file(upload_id))
+    def locked(self, upload_id: str, wait_s: float = 1.0) -> _Lock:
+        """An exclusive hold on the upload; UploadBusy when another request keeps it past `wait_s` (a brief
+        hold, such as an empty piece, is waited out rather than failed)."""
+        return _Lock(self._lock_file(upload_id), wait_s)
 
     # --- housekeeping --------------------------------------------------------------------------------------
     def expire(self, now: float | None = None) -> int:
@@ -231,7 +232,7 @@ class UploadStore:
             if up.expires_at > now:
                 continue
             try:
-                with self.locked(up.id):
+                with self.locked(up.id, wait_s=0):
                     self._record(up.id).unlink(missing_ok=True)
                     self._lock_file(up.id).unlink(missing_ok=True)
                 gone += 1
@@ -248,18 +249,24 @@ class UploadStore:
 
 
 class _Lock:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, wait_s: float) -> None:
         self.path = path
+        self.wait_s = wait_s
         self._fd: int | None = None
 
     def __enter__(self) -> _Lock:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise UploadBusy("another request is writing to this upload; retry in a moment") from None
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise UploadBusy("another request is writing to this upload; retry in a moment") from None
+                time.sleep(0.01)  # flock has no timeout of its own
         self._fd = fd
         return self
 

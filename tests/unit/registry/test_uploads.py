@@ -86,7 +86,7 @@ def test_another_callers_upload_and_bad_ids_are_not_found(registry: Registry) ->
 def test_one_appender_at_a_time(registry: Registry) -> None:
     store = registry.uploads()
     up = store.create(10, {})
-    with store.locked(up.id), pytest.raises(UploadBusy):
+    with store.locked(up.id), pytest.raises(UploadBusy):  # held past the append's wait
         store.append(up.id, 0, [b"abc"])
     assert store.append(up.id, 0, [b"abc"]).offset == 3
 
