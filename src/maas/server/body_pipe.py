@@ -11,11 +11,15 @@ import asyncio
 import threading
 from collections import deque
 from collections.abc import AsyncIterable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from starlette.requests import ClientDisconnect
 
 T = TypeVar("T")
+# Bodies stream for as long as their clients take: on asyncio's default executor (6 threads on 2 cores) a few
+# slow uploads would hold up everything else queued there (the audit log's writes, for one).
+_POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="maas-body")
 
 
 class BodyPipe:
@@ -68,7 +72,7 @@ async def feed_thread(body: AsyncIterable[bytes], work: Callable[[Iterator[bytes
     client went away before the body ended (the chunks then end where the body broke off)."""
     loop = asyncio.get_running_loop()
     pipe = BodyPipe(loop)
-    consumer: asyncio.Future[T] = loop.run_in_executor(None, work, pipe.chunks())
+    consumer: asyncio.Future[T] = loop.run_in_executor(_POOL, work, pipe.chunks())
     broken = False
     try:
         async for chunk in body:
