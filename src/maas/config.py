@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     tls_client_ca: Path | None = Field(None, description="PEM CA bundle: clients must present a certificate "
                                                          "it signed (mTLS)")
     max_upload_bytes: int = Field(2 * 1024**3, gt=0, description="Largest model file accepted by upload")
+    upload_expiry_s: float = Field(
+        24 * 3600.0, gt=0, description="A resumable upload untouched this long expires; `maas gc` removes it"
+    )
     max_request_bytes: int = Field(64 * 1024**2, gt=0, description="Largest inference request body")
     max_control_body_bytes: int = Field(
         1024**2, gt=0, description="Largest JSON body of a control-API request (PATCH models, PUT aliases, jobs…)"

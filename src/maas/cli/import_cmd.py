@@ -48,10 +48,25 @@ def import_model(
         help="Language models: transformers | onnxruntime-genai (also publishes a converted next version). "
              "Default: the faster for the kind as measured (transformers for both kinds)")] = None,
     json: Annotated[bool, typer.Option("--json", help="Print the version record as JSON")] = False,
+    server: Annotated[str | None, typer.Option(
+        help="Import on this maas server (URL) instead of the local home: the file goes up over the resumable "
+             "upload protocol and resumes after a broken connection (key from MAAS_API_KEY)")] = None,
 ) -> None:
     """Convert a model to ONNX, check it against the original, and publish it as a new version."""
     from maas.formats import ImportOptions, import_file
     from maas.types import parse_tag
+
+    if server is not None:
+        if sample_input is not None or preprocess is not None or postprocess is not None:
+            raise InvalidArgument("--sample-input, --preprocess and --postprocess work on local imports only")
+        return _import_remote(server, path, name, json, {
+            "format": format, "description": description, "tag": "\n".join(tag or []),
+            "alias": "\n".join(alias or []), "trust": "true" if trust else "",
+            "allow_mismatch": "true" if allow_mismatch else "",
+            "max_batch_size": str(max_batch_size) if max_batch_size is not None else "",
+            "runtime": runtime or "",
+            "labels": _labels_json(labels) if labels is not None else "",
+        })
 
     sample = None
     if sample_input is not None:
@@ -94,6 +109,26 @@ def export_model(
 
     written = export(state.registry(), ref, format, out)
     console.print(str(written), markup=False, highlight=False)
+
+
+def _import_remote(server: str, path: Path, name: str, as_json: bool, fields: dict[str, str]) -> None:
+    """`maas import --server`: the SDK's resumable upload, then the server's import of it."""
+    from maas.client import Client
+
+    if not path.is_file():
+        raise InvalidArgument(f"{path.name} is not a file: pack a directory as .tar.gz to import it on a server")
+    with progress(f"uploading {path.name}"), Client(server) as client:
+        version = client.upload_resumable(path, name=name, fields={k: v for k, v in fields.items() if v})
+    if as_json:
+        print_json(version)
+    else:
+        console.print(f"{version['model']}:{version['version']}", markup=False, highlight=False)
+
+
+def _labels_json(path: Path) -> str:
+    import json as json_lib
+
+    return json_lib.dumps(path.read_text("utf-8").splitlines())
 
 
 def _steps(text: str | None, flag: str) -> list[object] | None:

@@ -202,13 +202,14 @@ def gc(
     grace: Annotated[float, typer.Option(help="Only remove leftovers older than this many seconds.")] = 3600.0,
     json_: JsonFlag = False,
 ) -> None:
-    """Remove what crashes and deletions left behind: temp files and unreferenced blobs."""
+    """Remove what crashes and deletions left behind: temp files, unreferenced blobs, expired uploads."""
     report = state.registry().gc(timedelta(seconds=grace))
     if json_:
         return print_json(report.to_dict())
     console.print(
         f"removed {report.removed_blobs} blobs, {report.removed_temp_files} temp files, "
-        f"{report.removed_pending_versions} pending versions; freed {report.freed_bytes} bytes"
+        f"{report.removed_pending_versions} pending versions, {report.removed_uploads} expired uploads; "
+        f"freed {report.freed_bytes} bytes"
     )
 
 

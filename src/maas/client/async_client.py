@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import httpx
 
+from maas.client.resumable import CHUNK_BYTES, ResumableUpload
 from maas.errors import (
     AlreadyExists,
     DeadlineExceeded,
@@ -28,6 +29,7 @@ from maas.errors import (
 from maas.registry.entities import Model, ModelVersion
 
 REQUESTED_WITH = "X-Requested-With"
+RESUMABLE_FROM = 64 * 1024 * 1024  # files this large go up over tus, in pieces, resumable
 
 _BY_STATUS: dict[int, type[MaasError]] = {
     400: InvalidArgument, 401: Unauthenticated, 403: PermissionDenied, 404: NotFound, 409: FailedPrecondition,
@@ -37,6 +39,41 @@ _BY_STATUS: dict[int, type[MaasError]] = {
 
 def _q(part: str) -> str:
     return quote(str(part), safe="")
+
+
+def _error_of(resp: httpx.Response) -> MaasError:
+    """The maas error an HTTP error response stands for."""
+    try:
+        message = resp.json().get("error", resp.text)
+    except (json.JSONDecodeError, AttributeError, UnicodeDecodeError):
+        message = resp.text or f"HTTP {resp.status_code}"
+    error = _BY_STATUS.get(resp.status_code, Internal)
+    if resp.status_code == 409 and resp.headers.get("maas-error-code") == "ALREADY_EXISTS":
+        error = AlreadyExists  # 409 is also FAILED_PRECONDITION; the server's code header tells them apart
+    elif resp.status_code in (410, 412, 415):
+        error = NotFound if resp.status_code == 410 else InvalidArgument
+    elif resp.status_code == 423:
+        error = Unavailable
+    return error(str(message))
+
+
+def _import_fields(format: str, description: str, tags: dict[str, str] | None, aliases: tuple[str, ...] | list[str],
+                   labels: list[str] | None, trust: bool, allow_mismatch: bool) -> dict[str, str]:
+    """import_file's options as the upload's metadata fields (the names of the multipart form's fields)."""
+    fields = {"format": format}
+    if description:
+        fields["description"] = description
+    if tags:
+        fields["tag"] = "\n".join(f"{k}={v}" for k, v in tags.items())
+    if aliases:
+        fields["alias"] = "\n".join(aliases)
+    if labels is not None:
+        fields["labels"] = json.dumps(labels)
+    if trust:
+        fields["trust"] = "true"
+    if allow_mismatch:
+        fields["allow_mismatch"] = "true"
+    return fields
 
 
 class AsyncClient:
@@ -75,14 +112,7 @@ class AsyncClient:
         except httpx.TransportError as exc:
             raise Unavailable(f"cannot reach the maas server: {exc}") from None
         if resp.status_code >= 400:
-            try:
-                message = resp.json().get("error", resp.text)
-            except (json.JSONDecodeError, AttributeError):
-                message = resp.text
-            error = _BY_STATUS.get(resp.status_code, Internal)
-            if resp.status_code == 409 and resp.headers.get("maas-error-code") == "ALREADY_EXISTS":
-                error = AlreadyExists  # 409 is also FAILED_PRECONDITION; the server's code header tells them apart
-            raise error(str(message))
+            raise _error_of(resp)
         return resp.json() if resp.headers.get("content-type", "").startswith("application/json") else resp
 
     # --- models ----------------------------------------------------------------------------------------
@@ -127,8 +157,17 @@ class AsyncClient:
     async def import_file(self, path: str | os.PathLike[str], *, name: str, format: str = "auto",
                           description: str = "", tags: dict[str, str] | None = None,
                           aliases: tuple[str, ...] | list[str] = (), labels: list[str] | None = None,
-                          trust: bool = False, allow_mismatch: bool = False) -> ModelVersion:
-        """Upload a model file; the server converts, verifies and registers it as the next version."""
+                          trust: bool = False, allow_mismatch: bool = False,
+                          resumable: bool | None = None) -> ModelVersion:
+        """Upload a model file; the server converts, verifies and registers it as the next version.
+
+        Files of `RESUMABLE_FROM` bytes or more (or any, with `resumable=True`) go up over the resumable
+        protocol (tus), in pieces, resuming where the server stands after a broken connection."""
+        p = Path(path)
+        size = p.stat().st_size
+        if resumable or (resumable is None and size >= RESUMABLE_FROM):
+            fields = _import_fields(format, description, tags, aliases, labels, trust, allow_mismatch)
+            return ModelVersion.from_dict(await self.upload_resumable(p, name=name, fields=fields))
         data: dict[str, str | list[str]] = {"format": format, "description": description}
         data["tag"] = [f"{k}={v}" for k, v in (tags or {}).items()]
         data["alias"] = list(aliases)
@@ -138,11 +177,23 @@ class AsyncClient:
             data["trust"] = "true"
         if allow_mismatch:
             data["allow_mismatch"] = "true"
-        p = Path(path)
         with p.open("rb") as f:
             result = await self._call("POST", f"/api/v1/models/{_q(name)}/versions", data=data,
                                       files={"file": (p.name, f, "application/octet-stream")})
         return ModelVersion.from_dict(result)
+
+    async def upload_resumable(self, path: str | os.PathLike[str], *, name: str,
+                               fields: dict[str, str] | None = None, background: bool = False,
+                               chunk_bytes: int = CHUNK_BYTES) -> dict[str, Any]:
+        """Upload `path` over tus and import it as `name`: the version's record, or with `background` the
+        job's. `fields` are the multipart route's import options (`format`, `description`, `tag`, …)."""
+        p = Path(path)
+        size = p.stat().st_size
+        up = ResumableUpload(self._http, _error_of, chunk_bytes=chunk_bytes)
+        await up.create(size, {"name": name, "filename": p.name, **(fields or {})})
+        await up.send(p, size)
+        result: dict[str, Any] = await up.import_({}, background=background)
+        return result
 
     async def download(self, ref: str, out: str | os.PathLike[str], role: str = "model.onnx") -> Path:
         resp = await self._call("GET", f"/api/v1/versions/{_q(ref)}/artifacts/{_q(role)}")

@@ -66,11 +66,18 @@ class Client:
     def import_file(self, path: str | os.PathLike[str], *, name: str, format: str = "auto", description: str = "",
                     tags: dict[str, str] | None = None, aliases: tuple[str, ...] | list[str] = (),
                     labels: list[str] | None = None, trust: bool = False,
-                    allow_mismatch: bool = False) -> ModelVersion:
-        """Upload a model file; the server converts, verifies and registers it as the next version."""
+                    allow_mismatch: bool = False, resumable: bool | None = None) -> ModelVersion:
+        """Upload a model file; the server converts, verifies and registers it as the next version (large
+        files over the resumable protocol, which survives a broken connection)."""
         return self._run(self._async.import_file(
             path, name=name, format=format, description=description, tags=tags, aliases=aliases, labels=labels,
-            trust=trust, allow_mismatch=allow_mismatch))
+            trust=trust, allow_mismatch=allow_mismatch, resumable=resumable))
+
+    def upload_resumable(self, path: str | os.PathLike[str], *, name: str, fields: dict[str, str] | None = None,
+                         background: bool = False, chunk_bytes: int = 32 * 1024 * 1024) -> dict[str, Any]:
+        """Upload over tus and import: the version's record, or with `background` the job's."""
+        return self._run(self._async.upload_resumable(path, name=name, fields=fields, background=background,
+                                                      chunk_bytes=chunk_bytes))
 
     def download(self, ref: str, out: str | os.PathLike[str], role: str = "model.onnx") -> Path:
         return self._run(self._async.download(ref, out, role))

@@ -121,6 +121,7 @@ class GcReport:
     removed_temp_files: int = 0
     removed_pending_versions: int = 0
     freed_bytes: int = 0
+    removed_uploads: int = 0  # resumable uploads past their expiry
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)

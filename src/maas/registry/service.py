@@ -27,6 +27,7 @@ from maas.registry.entities import Artifact, GcReport, Lineage, Model, ModelVers
 from maas.registry.explain_backgrounds import ExplainBackground
 from maas.registry.metadata import MetadataStore, open_metadata_store
 from maas.registry.sealed_records import RecordSealer
+from maas.registry.uploads import UploadStore
 from maas.types import ModelRef, Signature, check_alias, check_name, check_tags
 
 if TYPE_CHECKING:
@@ -260,6 +261,11 @@ class Registry:
         finally:
             private.close()
 
+    def uploads(self) -> UploadStore:
+        """Resumable uploads staged in this home (their pieces are blobs, sealed when encrypted)."""
+        return UploadStore(self.settings.home / "uploads", self.artifacts, RecordSealer(self.sealing_keys()),
+                           self.settings.upload_expiry_s)
+
     def job_store(self) -> Any:
         """The jobs kept in this registry's database (parameters and results sealed when encrypted)."""
         from maas.jobs.store import JobStore
@@ -328,12 +334,16 @@ class Registry:
 
     # --- housekeeping ----------------------------------------------------------------------------------
     def gc(self, grace: timedelta = timedelta(hours=1)) -> GcReport:
-        """Remove what crashes and deletions left behind: temp files, unreferenced blobs, stale pending rows.
+        """Remove what crashes and deletions left behind: temp files, unreferenced blobs, stale pending rows,
+        resumable uploads past their expiry.
 
-        Only files older than `grace` are touched, so a publish in flight in another process is safe.
+        Only files older than `grace` are touched, so a publish in flight in another process is safe; the
+        pieces of uploads still on record, like the inputs of unfinished jobs, are kept whatever their age.
         """
         cutoff = time.time() - grace.total_seconds()
         pending = self.store.delete_stale_pending(grace)
+        uploads = self.uploads()
+        expired = uploads.expire()
         temps = freed = blobs = 0
         for path, size, mtime in list(self.artifacts.iter_temp()):
             if mtime <= cutoff:
@@ -342,9 +352,10 @@ class Registry:
                 freed += size
         referenced = self.store.referenced_blobs()  # versions' blobs and the inputs of unfinished jobs
         referenced |= explain_backgrounds.referenced(self.sql_store())
+        referenced |= uploads.referenced_blobs()
         for info in list(self.artifacts.iter_blobs()):
             if info.sha256 not in referenced and info.mtime <= cutoff:
                 self.artifacts.delete(info.sha256)
                 blobs += 1
                 freed += info.size
-        return GcReport(blobs, temps, pending, freed)
+        return GcReport(blobs, temps, pending, freed, expired)

@@ -39,6 +39,7 @@ from maas.server import (
     rest_v1,
     rest_v2,
     traffic_api,
+    uploads_api,
 )
 from maas.server.auth import RestAuth
 from maas.server.edge import Edge, build_edge
@@ -112,6 +113,7 @@ def create_app(
     app.include_router(openai_api.router(llm, registry, settings))
     app.include_router(control.router(registry, settings, jobs))
     app.include_router(jobs_api.router(jobs, settings))
+    app.include_router(uploads_api.router(registry, settings, jobs))
     app.include_router(keys_api.router(keys, audit, authorizer))
     app.include_router(explain_api.router(explainer, settings))
     console = console_pages.Console(registry, dataplane, jobs, keys, authorizer, history, sessions)

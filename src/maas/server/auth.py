@@ -53,6 +53,7 @@ _REPO_MODEL = re.compile(r"/v2/repository/models/([^/]+)/(?:load|unload)", _I)
 _ADMIN_API = re.compile(r"/api/v1/(?:keys|audit|encryption)(?:/.*)?", _I)
 _API_MODEL = re.compile(r"/api/v1/models/([^/]+)(?:/.*)?", _I)
 _API_VERSION = re.compile(r"/api/v1/versions/([^/:@]+)(?:[:@/].*)?", _I)
+_API_UPLOAD = re.compile(r"/api/v1/uploads(?:/.*)?", _I)
 _DOCS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 _SLASHES = re.compile(r"/{2,}")
 _CONSOLE_ADMIN = re.compile(r"/console/keys(?:/.*)?", _I)
@@ -103,6 +104,8 @@ def http_need(method: str, path: str) -> Need | None:
             return Need(scope, m.group(1))
         if (m := _API_VERSION.fullmatch(p)) is not None:
             return Need(KeyScope.READ if read else KeyScope.WRITE, m.group(1))
+        if _API_UPLOAD.fullmatch(p):  # an upload is write work, HEAD included; its import checks the model
+            return Need(KeyScope.READ if method == "OPTIONS" else KeyScope.WRITE)
         return Need(KeyScope.READ if read else KeyScope.WRITE, every_model=True)
     return Need(KeyScope.ADMIN)
 

@@ -2,7 +2,8 @@
 included), and JSON checked for depth, before FastAPI parses them: a 256 MiB body to `PATCH /api/v1/models/x`
 was buffered whole before, and 30,000 `[` reached the stdlib parser's recursion.
 
-Uploads (multipart) have their own streamed cap (`upload.py`), inference bodies theirs (`body.py`)."""
+Uploads (multipart, and the pieces of resumable uploads) have their own streamed caps (`upload.py`,
+`uploads_api.py`), inference bodies theirs (`body.py`)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,15 @@ def is_upload(method: str, path: str) -> bool:
     return method == "POST" and len(parts) == 6 and parts[:4] == ["", "api", "v1", "models"] and parts[5] == "versions"
 
 
+def is_upload_piece(method: str, path: str) -> bool:
+    """A piece of a resumable upload (tus `PATCH /api/v1/uploads/{id}`, or the creation POST carrying the
+    first piece): streamed into the store under the upload's declared length (`uploads_api.py`)."""
+    parts = path.split("/")
+    if parts[:4] != ["", "api", "v1", "uploads"]:
+        return False
+    return (method == "PATCH" and len(parts) == 5) or (method == "POST" and len(parts) == 4)
+
+
 class ControlBodyLimit:
     """ASGI middleware: bodies of requests under `prefixes` (the upload's multipart body aside) are read here,
     capped at `limit` bytes and depth-checked, then replayed to the app. Any other route given a multipart or
@@ -38,13 +48,15 @@ class ControlBodyLimit:
                 or not scope["path"].startswith(self.prefixes)):
             return await self.app(scope, receive, send)
         content_length = None
-        multipart = False
+        multipart = piece = False
         for key, value in scope["headers"]:
             if key == b"content-length":
                 content_length = value
             elif key == b"content-type":
                 multipart = value.lower().startswith(b"multipart/")
-        if multipart and is_upload(scope["method"], scope["path"]):
+                piece = value.split(b";", 1)[0].strip().lower() == b"application/offset+octet-stream"
+        if (multipart and is_upload(scope["method"], scope["path"])) or (
+                piece and is_upload_piece(scope["method"], scope["path"])):
             return await self.app(scope, receive, send)
         try:
             body = await read_asgi_body(receive, content_length, self.limit)

@@ -74,7 +74,7 @@ def router(registry: Registry, settings: Settings, jobs: JobRunner | None = None
             if "file" not in up.files:
                 raise InvalidArgument("the upload has no file part named 'file'")
             trust = grant_trust(request, settings, asks_trust(up.one("trust", "")))
-            options = replace(_import_options(up), trust=trust)
+            options = replace(import_options(up), trust=trust)
             if background and jobs is not None:
                 sha = await run_in_threadpool(registry.stage_input, up.files["file"])
                 params = {"blob": sha, "extension": up.files["file"].suffix if up.files["file"].suffix else "",
@@ -84,7 +84,7 @@ def router(registry: Registry, settings: Settings, jobs: JobRunner | None = None
                 job = await run_in_threadpool(jobs.submit, "import", params, sha)
                 response.status_code = 202
                 return job.to_dict()
-            version = await run_in_threadpool(_import, registry, up.files["file"], name, options)
+            version = await run_in_threadpool(run_import, registry, up.files["file"], name, options)
             return dict(version.to_dict())
 
     @r.post("/versions/{ref:path}/archive")
@@ -123,7 +123,7 @@ def router(registry: Registry, settings: Settings, jobs: JobRunner | None = None
     return r
 
 
-def _import_options(up: Any) -> ImportOptions:
+def import_options(up: Any) -> ImportOptions:
     """Form fields of the upload -> the import's options (`trust` is granted by the caller)."""
     truthy = {"1", "true", "yes", "on"}
     labels: list[str] | None = None
@@ -145,7 +145,7 @@ def _import_options(up: Any) -> ImportOptions:
     )
 
 
-def _import(registry: Registry, path: Path, name: str, options: ImportOptions) -> Any:
+def run_import(registry: Registry, path: Path, name: str, options: ImportOptions) -> Any:
     from maas import formats
 
     return formats.import_file(registry, path, name=name, options=options)

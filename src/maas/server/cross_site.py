@@ -18,6 +18,8 @@ STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Content types an HTML form (or a no-preflight fetch) can send; anything else needs a CORS preflight.
 SIMPLE_CONTENT_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data", "text/plain", ""})
 CUSTOM_HEADER = b"x-requested-with"
+# tus clients send this on every request; like any non-safelisted header it forces a CORS preflight.
+TUS_HEADER = b"tus-resumable"
 SAME_SITE_FETCH = frozenset({b"same-origin", b"none"})  # none: typed in the address bar, a bookmark
 
 
@@ -27,7 +29,7 @@ def refusal(method: str, headers: Iterable[tuple[bytes, bytes]], require_custom:
         return None
     found: dict[bytes, bytes] = {}
     for key, value in headers:
-        if key in (b"origin", b"sec-fetch-site", b"host", b"content-type", CUSTOM_HEADER):
+        if key in (b"origin", b"sec-fetch-site", b"host", b"content-type", CUSTOM_HEADER, TUS_HEADER):
             found.setdefault(key, value)
     fetch_site = found.get(b"sec-fetch-site")
     if fetch_site is not None and fetch_site.strip().lower() not in SAME_SITE_FETCH:
@@ -35,7 +37,7 @@ def refusal(method: str, headers: Iterable[tuple[bytes, bytes]], require_custom:
     origin = found.get(b"origin")
     if origin is not None and not _same_origin(origin, found.get(b"host", b"")):
         return f"cross-site request refused (Origin: {origin.decode('latin-1')[:80]})"
-    if require_custom and method == "POST" and CUSTOM_HEADER not in found:
+    if require_custom and method == "POST" and CUSTOM_HEADER not in found and TUS_HEADER not in found:
         ctype = found.get(b"content-type", b"").split(b";", 1)[0].strip().lower().decode("latin-1")
         if ctype in SIMPLE_CONTENT_TYPES:
             return ("a form-style POST needs an X-Requested-With header (the maas SDK sends one) or a JSON "

@@ -161,6 +161,8 @@ def test_refusal_rules() -> None:
     assert refusal("POST", [*host, (b"content-type", b"Multipart/Form-Data; boundary=x")]) is not None
     assert refusal("POST", [*host]) is not None  # no body at all is also what a form or fetch() can send
     assert refusal("POST", [*host, (b"x-requested-with", b"x")]) is None
+    assert refusal("POST", [*host, (b"tus-resumable", b"1.0.0")]) is None  # a custom header: preflighted too
+    assert refusal("POST", [*host, (b"tus-resumable", b"1.0.0"), (b"origin", b"http://evil.example")]) is not None
     assert refusal("POST", [*host], require_custom=False) is None
     assert refusal("PATCH", [*host, (b"origin", b"http://127.0.0.1:8000")]) is None
     assert refusal("PATCH", [*host, (b"origin", b"http://127.0.0.1:8000.evil.example")]) is not None
