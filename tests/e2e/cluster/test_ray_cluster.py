@@ -113,7 +113,8 @@ def served(tmp_path_factory: pytest.TempPathFactory, pg_admin: Any) -> Iterator[
             "upscale_delay_s": 1, "downscale_delay_s": 2, "num_cpus": 0.25}})
     env = {"MAAS_HOME": str(home), "MAAS_DATABASE_URL": database_url, "MAAS_ARTIFACTS_URL": str(artifacts),
            "MAAS_POLL_INTERVAL_S": "0.2", "MAAS_RAY_INGRESS_CPUS": "0", "PYTHONPATH": os.pathsep.join(sys.path),
-           "RAY_SERVE_PROXY_HEALTH_CHECK_PERIOD_S": "2"}
+           "RAY_SERVE_PROXY_HEALTH_CHECK_PERIOD_S": "2",
+           "RAY_worker_niceness": "0"}  # the replicas compete with the machine's other work as equals (run.py)
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # the nodes (and so every replica) inherit the worktree's code and the registry
     pids: set[int] = set()
