@@ -44,7 +44,8 @@ class Coalescer(Generic[Item, Result]):
         self.send, self.max_calls, self.max_group, self.prepare = send, max_calls, max_group, prepare
         self.calls = 0  # in flight now
         self._waiting: deque[_Waiting[Item, Result]] = deque()
-        self.sent_calls = self.sent_items = 0  # totals, for the mean group size (a gauge, the bench)
+        self.sent_calls = self.sent_items = 0  # totals: their ratio is the mean group size
+        self._tasks: set[asyncio.Task[None]] = set()  # the calls in flight, held so that none is collected
 
     def waiting(self) -> int:
         return len(self._waiting)
@@ -74,19 +75,23 @@ class Coalescer(Generic[Item, Result]):
                 self.calls += 1
                 self.sent_calls += 1
                 self.sent_items += len(group)
-                asyncio.get_running_loop().create_task(self._call(group))
+                task = asyncio.get_running_loop().create_task(self._call(group))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
 
     async def _call(self, group: list[_Waiting[Item, Result]]) -> None:
         try:
             results = await self.send([e.item for e in group])
             if len(results) != len(group):
                 raise Internal(f"a grouped call returned {len(results)} results for {len(group)} requests")
-        except BaseException as exc:  # noqa: BLE001 - handed to every caller of the group, raised there
+        except asyncio.CancelledError:  # the loop is closing: so are its callers
+            for e in group:
+                e.future.cancel()
+            raise
+        except Exception as exc:  # handed to every caller of the group, raised there
             for e in group:
                 if not e.future.done():
                     e.future.set_exception(exc)
-            if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt | SystemExit):
-                raise
         else:
             for e, result in zip(group, results, strict=True):
                 if not e.future.done():
