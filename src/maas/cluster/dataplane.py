@@ -64,6 +64,7 @@ class ClusterDataPlane(ServingDataPlane):
         limits = max_calls or {}
         self.coalescers = {name: Coalescer(_sender(h), limits.get(name, CALLS_PER_REPLICA), prepare=_set_timeout)
                            for name, h in self.handles.items()}
+        self.metrics.registry.register(_CallCollector(self.coalescers))
 
     def shed(self, name: str, version: str | None = None) -> str | None:
         return None if name in self.handles else super().shed(name, version)  # the replica sheds its own
@@ -123,6 +124,27 @@ class ClusterDataPlane(ServingDataPlane):
                 raise unpack_error(value)
             return value
         raise AssertionError("unreachable")
+
+
+class _CallCollector:
+    """`maas_ray_handle_calls_total` and `maas_ray_handle_call_requests_total` by model on the ingress's /metrics:
+    their ratio is the mean number of requests per handle call (1.0: no grouping, the replicas keep up)."""
+
+    def __init__(self, coalescers: Mapping[str, Coalescer[InferenceRequest, Outcome]]) -> None:
+        self.coalescers = coalescers
+
+    def collect(self) -> Any:
+        from prometheus_client.core import CounterMetricFamily
+
+        calls = CounterMetricFamily("maas_ray_handle_calls", "Ray Serve handle calls to each model's deployment",
+                                    labels=["model"])
+        carried = CounterMetricFamily("maas_ray_handle_call_requests", "Requests those handle calls carried",
+                                      labels=["model"])
+        for name, c in self.coalescers.items():
+            calls.add_metric([name], c.sent_calls)
+            carried.add_metric([name], c.sent_items)
+        yield calls
+        yield carried
 
 
 def _sender(handle: Any) -> Any:

@@ -309,10 +309,20 @@ def test_scales_up_under_load_and_down_after(served: Served) -> None:
         stop.set()
         for t in threads:
             t.join(30)
+    # 8 clients against at most 4 handle calls in flight (max_replicas 2 x target 2): the others were grouped
+    metrics = httpx.get(f"http://{served.http}/metrics", timeout=30).text
+    calls, carried = (_sample(metrics, name, "slow") for name in
+                      ("maas_ray_handle_calls_total", "maas_ray_handle_call_requests_total"))
+    assert carried > calls > 0, (calls, carried)
     deadline = time.monotonic() + 60
     while len(_running("model-slow")) > 1:
         assert time.monotonic() < deadline, "model-slow did not scale back down within 60 s"
         time.sleep(0.5)
+
+
+def _sample(metrics: str, name: str, model: str) -> float:
+    prefix = f'{name}{{model="{model}"}} '
+    return next(float(line[len(prefix):]) for line in metrics.splitlines() if line.startswith(prefix))
 
 
 def test_node_loss_is_survived(served: Served) -> None:
