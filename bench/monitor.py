@@ -92,8 +92,8 @@ def main() -> int:
         cells = [("this", f"cnn-{a.replace('%', 'pct')}", a) for a in ARMS]
         if "baseline" in servers:
             cells.append(("baseline", "cnn-off", "baseline (before monitor)"))
-        for _ in range(args.rounds):
-            for label, model, arm in cells:
+        for i in range(args.rounds):
+            for label, model, arm in cells[i % len(cells):] + cells[:i % len(cells)]:  # order rotated per round
                 url = f"http://127.0.0.1:{procs[label][1]}/v2/models/{model}/infer"
                 run.run_wrk(url, body_path, header_len, args.concurrency, 2)  # warm-up
                 time.sleep(FLUSH_PAUSE_S)
@@ -115,6 +115,11 @@ def main() -> int:
     table = {arm: {"cpu_us_per_request": round(statistics.median(cpu_us[arm]), 1),
                    "cpu_cost_vs_off": round(statistics.median(cpu_us[arm]) / off_cpu - 1, 4),
                    "cpu_runs": [round(x, 1) for x in cpu_us[arm]],
+                   # each round's cell against the same round's off cell: follows the machine's drift less
+                   "cpu_paired_cost_vs_off": round(statistics.median(
+                       a / b for a, b in zip(cpu_us[arm], cpu_us["off"], strict=True)) - 1, 4),
+                   "throughput_paired_cost_vs_off": round(1 - statistics.median(
+                       a / b for a, b in zip(v, results["off"], strict=True)), 4),
                    "median_rps": round(statistics.median(v)), "runs": [round(x) for x in v],
                    "throughput_cost_vs_off": round(1 - statistics.median(v) / off, 4)} for arm, v in results.items()}
     print(json.dumps({"concurrency": args.concurrency, "duration_s": args.duration, "rounds": args.rounds,

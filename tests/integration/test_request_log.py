@@ -122,3 +122,23 @@ def test_every_route_passes_the_edge_but_probes_are_not_logged(http, caplog):
     [control] = access_lines(caplog, "ctl-1")
     assert "outcome=ok status=200" in control.getMessage()
     assert access_lines(caplog, "probe-1") == []
+
+
+@pytest.mark.parametrize("cookie", [None, "theme=dark"], ids=["direct", "layered"])
+def test_the_infer_route_answers_alike_with_and_without_a_cookie(http, caplog, cookie):
+    """A request with a cookie takes the layered way (the console gate may act on it), any other the edge's
+    direct way to the infer route: one request id each, and the same log line."""
+    caplog.set_level(logging.INFO, logger="maas.access")
+    headers = {"Cookie": cookie} if cookie else {}
+    cases = [("ok", BODY, 200, "outcome=ok"), ("ghost", BODY, 404, "outcome=not_found"),
+             ("big", b"0" * (1024 * 1024 + 1), 413, "outcome=invalid_argument")]
+    for name, body, status, outcome in cases:
+        rid = f"way-{name}-{bool(cookie)}"
+        model = "ghost" if name == "ghost" else "linear"
+        resp = http.post(f"/v2/models/{model}/infer", content=body, headers={**headers, "X-Request-ID": rid})
+        assert resp.status_code == status
+        assert resp.headers.get_list("x-request-id") == [rid]
+        [record] = access_lines(caplog, rid)
+        read = 0 if status == 413 else len(body)  # refused on its declared size, before a byte is read
+        assert f"{outcome} status={status} " in record.getMessage()
+        assert f"request_bytes={read} response_bytes={len(resp.content)}" in record.getMessage()

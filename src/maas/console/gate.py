@@ -4,7 +4,8 @@ layer decides it exactly as it decides the CLI's; a state-changing one must also
 token in `X-CSRF-Token`, on any path (the cookie is sent to the API and the infer routes too).
 
 Console pages that the auth layer would answer with 401 (no session, or its key was revoked or expired) get
-a redirect to the sign-in page instead, and a dead session is forgotten."""
+a redirect to the sign-in page instead; a session whose key is refused with 401 on any path is ended (its row
+deleted: other processes stop trusting their cached copy within `sessions.CACHE_S`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import json
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import quote
 
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from maas.console.sessions import COOKIE, CSRF_HEADER, SessionStore, csrf_matches
@@ -64,7 +66,7 @@ class ConsoleGate:
         sid = session_id(headers)
         session = None
         if sid is not None and not any(k == b"authorization" for k, _ in headers):
-            session = self.sessions.get(sid)
+            session = self.sessions.cached(sid) or await run_in_threadpool(self.sessions.get, sid)
         if session is not None:
             if method in STATE_CHANGING:
                 sent = next((v.decode("latin-1") for k, v in headers if k == CSRF_HEADER.encode()), None)
@@ -72,7 +74,8 @@ class ConsoleGate:
                     return await _forbidden(send, "the console's CSRF token is missing or wrong: reload the page")
             scope = {**scope, "headers": [*headers, (b"authorization", f"Bearer {session.token}".encode())]}
             scope.setdefault("state", {})["console_session"] = session
-        if not is_page(path):
+        page = is_page(path)
+        if not page and session is None:
             return await self.app(scope, receive, send)
 
         swallowing = False
@@ -80,10 +83,12 @@ class ConsoleGate:
         async def to_login(message: Message) -> None:
             nonlocal swallowing
             if message["type"] == "http.response.start" and message["status"] == 401:
-                swallowing = True
-                if sid is not None:
-                    self.sessions.drop(sid)
-                return await _redirect(send, f"{LOGIN}?next={quote(path)}", clear_cookie(secure) if sid else None)
+                if session is not None and sid is not None:  # its key was revoked or expired: the session ends
+                    await run_in_threadpool(self.sessions.drop, sid)
+                if page:
+                    swallowing = True
+                    return await _redirect(send, f"{LOGIN}?next={quote(path)}",
+                                           clear_cookie(secure) if sid else None)
             if not swallowing:
                 await send(message)
 

@@ -20,6 +20,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 
 from maas import __version__
 from maas.console import gate
+from maas.console.reports import is_number, shared_evaluations, version_reports
 from maas.console.sessions import COOKIE, SessionStore
 from maas.errors import MaasError, NotFound, PermissionDenied, Unauthenticated
 from maas.jobs import JobRunner
@@ -89,18 +90,17 @@ def key_metrics(v: ModelVersion) -> dict[str, Any]:
 
 
 def latency_ms(v: ModelVersion) -> float | None:
-    """The p50 latency of the newest evaluation report, if one measured it."""
+    """The p50 latency at batch 1 of the newest evaluation that measured it, else of the optimize report."""
     for name, value in reversed(list(v.metrics.items())):
-        if name.startswith("eval:") and isinstance(value, dict) and isinstance(value.get("latency"), dict):
-            p50 = value["latency"].get("p50_ms")
-            if isinstance(p50, int | float):
-                return float(p50)
+        timing = value.get("latency") if name.startswith("eval:") and isinstance(value, dict) else None
+        if isinstance(timing, dict):
+            for run in timing.values():
+                if isinstance(run, dict) and run.get("batch_size") == 1 and is_number(run.get("p50_ms")):
+                    return float(run["p50_ms"])
+    child = (v.metrics.get("optimize") or {}).get("child") if isinstance(v.metrics.get("optimize"), dict) else None
+    if isinstance(child, dict) and is_number(child.get("latency_p50_ms_b1")):
+        return float(child["latency_p50_ms_b1"])
     return None
-
-
-def reports(v: ModelVersion) -> list[tuple[str, dict[str, Any]]]:
-    return [(k, val) for k, val in v.metrics.items()
-            if isinstance(val, dict) and (k.startswith("eval:") or k == "optimize")]
 
 
 def size_of(v: ModelVersion) -> int:
@@ -182,7 +182,7 @@ def router(console: Console) -> APIRouter:
         if not principal.scope.allows(KeyScope.READ):
             return JSONResponse({"error": f"the console needs a key with scope 'read' or more; this key has "
                                           f"{principal.scope.value!r}"}, 403)
-        sid, _ = console.sessions.create(body.token.strip(), principal.key_id)
+        sid, _ = await run_in_threadpool(console.sessions.create, body.token.strip(), principal.key_id)
         response = JSONResponse({"signed_in": principal.actor, "scope": principal.scope.value})
         response.headers["set-cookie"] = gate.set_cookie(sid, request.url.scheme == "https")
         return response
@@ -241,7 +241,8 @@ def router(console: Console) -> APIRouter:
         v = registry.get(f"{name}:{number}")
         m = registry.get_model(name)
         return render(request, "version.html", v=v, model=m, signature=signature_rows(v), size=size_of(v),
-                      metrics=key_metrics(v), reports=reports(v), ready=number in readiness(name))
+                      metrics={k: x for k, x in v.metrics.items() if is_number(x)},
+                      reports=version_reports(v.metrics), ready=number in readiness(name))
 
     # --- traffic and rollouts ---------------------------------------------------------------------------
     @r.get("/traffic")
@@ -297,7 +298,7 @@ def router(console: Console) -> APIRouter:
     def job(request: Request, job_id: str, fragment: bool = False) -> Response:
         j = console.jobs.store.get(job_id)
         return render(request, "job_detail.html" if fragment else "job.html", job=j,
-                      log="\n".join(j.log.splitlines()[-200:]))
+                      log="\n".join(j.log.splitlines()[-200:]), made=made_version(j.result))
 
     # --- playground -------------------------------------------------------------------------------------
     @r.get("/playground")
@@ -323,6 +324,20 @@ def router(console: Console) -> APIRouter:
     return r
 
 
+def made_version(result: dict[str, Any] | None) -> tuple[str, int] | None:
+    """The version a finished job created (optimize and import give it whole, train gives its ref)."""
+    if not isinstance(result, dict):
+        return None
+    made = result.get("version")
+    if isinstance(made, dict) and isinstance(made.get("model"), str) and isinstance(made.get("version"), int):
+        return made["model"], made["version"]
+    ref = result.get("ref")
+    if isinstance(ref, str) and ":" in ref and ref.rsplit(":", 1)[1].isdigit():
+        name, number = ref.rsplit(":", 1)
+        return name, int(number)
+    return None
+
+
 def playground_kind(v: ModelVersion) -> str:
     """How the playground asks for input: chat (a text-generation model, over the OpenAI routes), embedding,
     image (a canvas or an upload, for one 4-d image input) or tabular (a form from the signature)."""
@@ -345,6 +360,7 @@ def compare_versions(a: ModelVersion, b: ModelVersion) -> dict[str, Any]:
         "metrics": [(k, ma.get(k), mb.get(k)) for k in sorted(set(ma) | set(mb))],
         "size": (size_of(a), size_of(b)), "latency": (latency_ms(a), latency_ms(b)),
         "signature_same": sa == sb, "only_a": sorted(sa - sb), "only_b": sorted(sb - sa),
-        "reports": (reports(a), reports(b)),
+        "reports": (version_reports(a.metrics), version_reports(b.metrics)),
+        "shared": shared_evaluations(a.metrics, b.metrics),
     }
 

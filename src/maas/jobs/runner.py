@@ -8,7 +8,9 @@ lives in the database: jobs submitted while no runner is up wait there; a job wh
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from datetime import timedelta
@@ -99,14 +101,22 @@ class JobRunner:
 
     # --- internals ---------------------------------------------------------------------------------------
     def _dispatch(self) -> None:
+        """Every `poll_interval_s` (or at once when a job is submitted or ends here): claim queued jobs. The
+        heartbeat of running jobs and the search for orphans (both writes) run four times per `stale_after`,
+        which is all a stale heartbeat needs: every tick, they were most of an idle server's job-thread CPU."""
+        housekeeping_s = self.stale_after.total_seconds() / 4
+        last_housekeeping = -math.inf
         while not self._stop.is_set():
             try:
-                with self._lock:
-                    active = list(self._running)
-                self.store.heartbeat(active)
-                failed = self.store.fail_orphans(self.stale_after, ORPHAN_REASON)
-                if failed:
-                    log.warning("marked %s orphaned job(s) failed", failed)
+                now = time.monotonic()
+                if now - last_housekeeping >= housekeeping_s:
+                    last_housekeeping = now
+                    with self._lock:
+                        active = list(self._running)
+                    self.store.heartbeat(active)
+                    failed = self.store.fail_orphans(self.stale_after, ORPHAN_REASON)
+                    if failed:
+                        log.warning("marked %s orphaned job(s) failed", failed)
                 while self.running() < self.max_concurrent and not self._stop.is_set():
                     job = self.store.claim_next(set(self.handlers))
                     if job is None:

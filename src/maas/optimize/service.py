@@ -178,6 +178,7 @@ def optimize(
             "transform": transform, "params": params, "parent_version": parent.version,
             "data": dataset.spec if dataset is not None else None,
             "parent": before, "child": after, "comparison": comparison, "details": details,
+            "gate": {"max_accuracy_drop": max_accuracy_drop},  # enforced below: a published child passed it
         }
         gate.enforce(comparison, before, after, max_accuracy_drop)
         report_progress("publishing", 0.95)

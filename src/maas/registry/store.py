@@ -44,6 +44,11 @@ class SqlModelStore:
             if bump:
                 _bump_revision(s)
 
+    @staticmethod
+    def changed(s: Session) -> None:
+        """Inside a `writing(bump=False)` transaction: it turned out to be a change servers should follow."""
+        _bump_revision(s)
+
     # --- models ----------------------------------------------------------------------------------------
     def list_models(self) -> list[Model]:
         with self.reading() as s:

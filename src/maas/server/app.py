@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
@@ -15,7 +15,6 @@ from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp
 
 from maas import __version__
 from maas.config import Settings
@@ -41,12 +40,9 @@ from maas.server import (
     rest_v2,
     traffic_api,
 )
-from maas.server.auth import AuthMiddleware, RestAuth
-from maas.server.body_limits import ControlBodyLimit
-from maas.server.cross_site import CrossSiteGuard
+from maas.server.auth import RestAuth
 from maas.server.edge import Edge, build_edge
 from maas.server.infer_route import InferEndpoint
-from maas.server.path_guard import PathGuard
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +61,7 @@ def create_app(
 
     gauges = monitor_api.drift_gauges(registry, dataplane, settings)
     history = MetricsHistory(dataplane.metrics.registry)  # the console's charts, without a Prometheus
-    sessions = SessionStore()
+    sessions = SessionStore(registry.sql_store())  # in the registry's database: shared, survives restarts
 
     from maas.llm.service import LanguageModelService
 
@@ -126,16 +122,8 @@ def create_app(
     def metrics() -> Response:
         return Response(generate_latest(dataplane.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    rest_auth = RestAuth(authorizer)
     app.state.authorizer = authorizer
     infer = InferEndpoint(dataplane, settings.max_request_bytes)
-    # Every HTTP request, the infer fast path included, passes these layers in this order (outermost first).
-    layers: list[Callable[[ASGIApp], ASGIApp]] = [
-        partial(ConsoleGate, sessions=sessions),  # a console session's cookie -> its key, and its CSRF check
-        partial(AuthMiddleware, auth=rest_auth, audit=audit),
-        PathGuard,
-        CrossSiteGuard,
-        partial(ControlBodyLimit, limit=settings.max_control_body_bytes),
-    ]
-    return build_edge(app, infer, layers=layers, max_request_bytes=settings.max_request_bytes,
-                      max_upload_bytes=settings.max_upload_bytes)
+    return build_edge(app, infer, console=partial(ConsoleGate, sessions=sessions), auth=RestAuth(authorizer),
+                      audit=audit, max_control_body_bytes=settings.max_control_body_bytes,
+                      max_request_bytes=settings.max_request_bytes, max_upload_bytes=settings.max_upload_bytes)

@@ -1,9 +1,11 @@
 """The v2 infer route, the only implementation of `POST /v2/models/{name}[/versions/{version}]/infer`: a plain
-ASGI endpoint that the edge (edge.py) dispatches to after its id, limit, guard and auth layers, skipping FastAPI.
+ASGI endpoint that the edge (edge.py) calls after the checks that apply to it, skipping FastAPI.
 
 Errors are `{"error": message}` with the status from `errors.status_of`; the model, the version actually served
-(or resolved, when the request failed) and the outcome go on the request's `Exchange` for the access log. Every
-answer names the version that served it (`x-model-version`: a traffic split may have chosen it).
+(or resolved, when the request failed), the outcome, the status and both body sizes go on the request's
+`Exchange` for the access log, and the answer carries its request id (sent here, so that the edge needs no
+wrapper around the messages). Every answer names the version that served it (`x-model-version`: a traffic
+split may have chosen it).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from starlette.types import Receive, Scope, Send
 from maas.errors import MaasError, ResourceExhausted
 from maas.monitor.tracing import current as tracing_current
 from maas.protocol import rest_codec
-from maas.server.access import Exchange, exchange_of, request_id
+from maas.server.access import REQUEST_ID, Exchange, exchange_of, request_id
 from maas.server.auth import OPEN_PATHS
 from maas.server.body import ClientGone, read_asgi_body
 from maas.server.errors import status_of
@@ -86,6 +88,7 @@ class InferEndpoint:
             if why is not None:  # refused before the body is read: shedding must stay cheap
                 raise ResourceExhausted(why)
             body = await read_asgi_body(receive, exchange.content_length, self.limit)
+            exchange.request_bytes = len(body)
             if trace is not None:
                 trace.read = time.monotonic()
             big = len(body) >= OFFLOAD_BYTES
@@ -117,6 +120,7 @@ class InferEndpoint:
                 trace.error = "" if exchange.outcome == "ok" else (exchange.outcome or "")
                 self.tracer.finish(trace)  # type: ignore[union-attr]
         binary = any(k == BINARY_HEADER for k, _ in extra)
+        exchange.status = status  # before the response starts: the edge then adds no second id
         await send({
             "type": "http.response.start",
             "status": status,
@@ -124,9 +128,11 @@ class InferEndpoint:
                 (b"content-type", b"application/octet-stream" if binary else b"application/json"),
                 (b"content-length", str(len(content)).encode()),
                 *extra,
+                (REQUEST_ID, exchange.request_id.encode()),
             ],
         })
         await send({"type": "http.response.body", "body": content})
+        exchange.response_bytes = len(content)  # what a counting wrapper found too, when one was on the way
 
     def _shed(self, name: str, version: str | None) -> str | None:
         shed = getattr(self.dataplane, "shed", None)

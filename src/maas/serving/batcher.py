@@ -166,7 +166,8 @@ class Batcher:
     def expected_wait(self, rows: int = 1) -> float:
         """Seconds a request of `rows` rows would wait before its batch starts: the batches queued ahead of
         it (plus the ones running, when no instance is idle) spread over the instances, times the recent
-        service time of a batch. Zero until a batch has been measured."""
+        service time of a batch; never less than the queue's head has waited already. Zero until a batch
+        has been measured."""
         if self._service_s == 0.0:
             return 0.0
         capacity = max(self.policy.max_batch_size, 1)
@@ -175,7 +176,12 @@ class Batcher:
         if not self._idle:
             batches_ahead += len(self._running)
         rounds = -(-batches_ahead // len(self._runtimes))
-        return rounds * self._service_s
+        wait = rounds * self._service_s
+        if self._queue:
+            # The head's wait so far: under a burst the event loop, busy reading new requests, delays every
+            # turn a queued request needs (cut, result, resume), which a batch's service time does not show.
+            wait = max(wait, time.monotonic() - self._queue[0].enqueued)
+        return wait
 
     def overloaded(self) -> str | None:
         """Why a one-row request would be refused right now (queue full, or expected to wait longer than the

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 
 from maas.errors import FailedPrecondition, MaasError, NotFound, Unavailable
@@ -62,6 +62,7 @@ class ModelRepository:
         self._revision: int | None = None
         self._refresh_lock = asyncio.Lock()
         self._poller: asyncio.Task[None] | None = None
+        self._watchers: list[Callable[[], None]] = []
         self.traffic = TrafficStore(registry.sql_store())
         self._splits: dict[str, ActiveSplit] = {}  # name -> the split bare requests follow
 
@@ -103,7 +104,8 @@ class ModelRepository:
         """Re-resolve every served model if the registry changed: load new defaults, drop stale versions."""
         async with self._refresh_lock:
             revision = await asyncio.to_thread(self.registry.revision)
-            if revision == self._revision and not force:
+            changed = revision != self._revision
+            if not changed and not force:
                 return
             self._revision = revision
             if self._served is None:
@@ -132,6 +134,13 @@ class ModelRepository:
                 self._default[version.model] = version.version
             self._splits = splits
             await self._drop_stale(set(names))
+        if changed:
+            for watcher in self._watchers:
+                watcher()
+
+    def watch(self, on_change: Callable[[], None]) -> None:
+        """Call `on_change` (on the event loop) after each refresh that found the registry changed."""
+        self._watchers.append(on_change)
 
     async def _load_splits(self, names: set[str]) -> dict[str, ActiveSplit]:
         stored = await asyncio.to_thread(self.traffic.all_splits)

@@ -42,6 +42,7 @@ class TrafficPlane:
             repository.traffic, self.windows, self.metrics, self._refresh, repository.serves, self._applied,
             repository.load_failure,
         )
+        repository.watch(self.controller.wake)  # a rollout started or changed state: look now, not at idle_s
 
     def start(self) -> None:
         self.shadow.start()

@@ -142,14 +142,16 @@ class TrafficStore:
                    verdict: str | None, figures: dict[str, Any], reason: str, by: str,
                    candidate_weight: int | None, promote: bool = False,
                    allowed_from: tuple[str, ...] = ACTIVE) -> bool:
-        """Record one decision and apply it; False (nothing written) if the rollout moved meanwhile."""
-        bump = candidate_weight is not None or promote
-        with self.store.writing(bump=bump) as s:
+        """Record one decision and apply it; False (nothing written) if the rollout moved meanwhile. Servers
+        follow (the registry's revision moves) when the traffic or the state changes, not on a "held"."""
+        with self.store.writing(bump=False) as s:
             row = s.get(RolloutRow, rollout_id, with_for_update=True)
             if row is None or row.generation != generation or row.state not in allowed_from:
                 return False
             now = datetime.now(UTC)
             moved = step != row.step or state.value != row.state
+            if candidate_weight is not None or promote or state.value != row.state:
+                self.store.changed(s)
             row.state, row.step, row.reason, row.updated_at = state.value, step, reason, now
             row.generation += 1
             if moved:

@@ -28,48 +28,86 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class ServeProcess:
+    """`maas serve` on a maas home as a subprocess on a loopback port, stopped by its pid."""
+
+    def __init__(self, home: Path, port: int | None = None, log_name: str = "serve.log",
+                 models: tuple[str, ...] = ()) -> None:
+        self.home = home
+        self.models = models  # serve only these (a quicker start), else every model of the home
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = home / log_name
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.launch()
+        self.wait_ready()
+
+    def launch(self) -> None:
+        env = {**os.environ, "MAAS_HOME": str(self.home), "PYTHONPATH": os.pathsep.join(sys.path)}
+        env.pop("MAAS_API_KEY", None)
+        with self.log_path.open("a") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "maas.cli", "serve", "--http-port", str(self.port),
+                 "--grpc-port", str(free_port()), *(a for m in self.models for a in ("--models", m))],
+                env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self) -> None:
+        assert self.proc is not None
+        deadline = time.monotonic() + 120
+        while True:
+            assert self.proc.poll() is None, self.log_path.read_text()[-3000:]
+            try:
+                if httpx.get(f"{self.url}/v2/health/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "maas serve never became ready"
+            time.sleep(0.3)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+
 @dataclass
 class ConsoleServer:
     url: str
     home: Path
     tokens: Tokens
     screenshots: Path
+    process: ServeProcess
+
+    def restart_beside(self, other: ServeProcess) -> None:
+        """Stop this server and start it again on the same port and home while `other` starts on the same
+        home too (both starts overlap, to keep the test short)."""
+        other.launch()
+        self.process.stop()
+        self.process.launch()
+        other.wait_ready()
+        self.process.wait_ready()
 
 
 @pytest.fixture(scope="package")
 def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleServer]:
     home = tmp_path_factory.mktemp("console-home")
     tokens = prepare_home(home)
-    port = free_port()
-    env = {**os.environ, "MAAS_HOME": str(home), "PYTHONPATH": os.pathsep.join(sys.path)}
-    env.pop("MAAS_API_KEY", None)
-    log = (home / "serve.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "maas.cli", "serve", "--http-port", str(port), "--grpc-port", str(free_port())],
-        env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    process = ServeProcess(home)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, (home / "serve.log").read_text()[-3000:]
-            try:
-                if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "maas serve never became ready"
-            time.sleep(0.3)
+        process.start()
         shots = Path(os.environ.get("MAAS_CONSOLE_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
         shots.mkdir(parents=True, exist_ok=True)
-        yield ConsoleServer(url, home, tokens, shots)
+        yield ConsoleServer(process.url, home, tokens, shots, process)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        process.stop()
 
 
 @pytest.fixture(scope="package")

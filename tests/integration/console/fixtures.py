@@ -1,5 +1,6 @@
-"""The console tests' maas home: small real models (tabular, a digits CNN, 200 cheap models and one with 50
-versions) and three API keys, written before `maas serve` starts on it."""
+"""The console tests' maas home: small real models (tabular, a digits CNN, 200 cheap models, one with 50
+versions, one whose every request is logged against a drift reference) and three API keys, written before
+`maas serve` starts on it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from maas.config import Settings
+from maas.monitor.reference import reference_from_data
 from maas.registry import Lineage, Registry
 from maas.testing.digits import CONFIG as DIGITS_CONFIG
 from maas.testing.digits import SIGNATURE as DIGITS_SIGNATURE
@@ -26,6 +28,7 @@ LINEAR_SIGNATURE = Signature(
 LINEAR_CONFIG = {"labels": ["setosa", "versicolor", "virginica"]}
 BULK_MODELS = 200
 MANY_VERSIONS = 50
+DRIFT_ROWS = 64  # rows per request to the drift model (its max_batch_size)
 
 
 def digits_centroid_model() -> bytes:
@@ -80,6 +83,11 @@ def prepare_home(home: Path, *, digits: bool = True) -> Tokens:
         publish("many")
         for n in range(2, MANY_VERSIONS + 1):
             publish("many", lineage=Lineage(n - 1, "prune" if n % 2 else "quantize", {"step": n}))
+        registry.publish("drifty", files, signature=LINEAR_SIGNATURE, source_format="onnx",
+                         config={**LINEAR_CONFIG, "max_batch_size": DRIFT_ROWS, "log_sample_rate": 1.0},
+                         description="every request logged, for the drift view")
+        reference_from_data(registry, "drifty", np.random.default_rng(0).normal(size=(2000, 4)).astype(np.float32),
+                            source="console test reference")
         for i in range(BULK_MODELS):
             publish(f"bulk-{i:03d}", description=f"bulk model number {i}")
         if digits:

@@ -48,18 +48,19 @@ def test_the_chat_box_streams_the_models_answer(browser: Any, chat_server: LiveS
         page.goto("/console/playground?model=tiny-chat")
         assert page.locator("#chat-form").count() == 1
         page.fill("#chat-form input[name=message]", "w5 w6 w7")
+        page.fill("#chat-form input[name=temperature]", "0")  # greedy: the answer is the API's, below
         page.click("#chat-form button[type=submit]")
         try:
             page.wait_for_function("() => document.querySelector('#chat-log .assistant')?.textContent.length > 0",
                                    timeout=60_000)
         except Exception as exc:
             raise AssertionError(f"no answer; the page showed {page.locator('#flash').inner_text()!r}") from exc
-        answer = page.locator("#chat-log .assistant").inner_text()
         assert streamed and streamed[0].startswith("text/event-stream")
-        body = {"model": "tiny-chat", "messages": [{"role": "user", "content": "w5 w6 w7"}], "max_tokens": 16,
-                "temperature": 0}
+        page.wait_for_function("() => document.querySelector('#chat-log .assistant')?.dataset.done === 'true'")
+        answer = page.locator("#chat-log .assistant").inner_text()
+        body = {"model": "tiny-chat", "messages": [{"role": "user", "content": "w5 w6 w7"}], "temperature": 0}
         whole = httpx.post(f"{chat_server.http_url}/v1/chat/completions", json=body, timeout=60).json()
         assert whole["choices"][0]["message"]["content"].strip()
-        assert answer.strip() and errors == []
+        assert answer.strip() == whole["choices"][0]["message"]["content"].strip() and errors == []
     finally:
         context.close()

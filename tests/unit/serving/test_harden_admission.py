@@ -71,3 +71,34 @@ def test_the_bound_is_a_setting() -> None:
     assert Settings(max_queue_wait_ms=250).max_queue_wait_ms == 250
     with pytest.raises(Exception, match="max_queue_wait_s"):
         ServingOptions(max_queue_wait_s=0)
+
+
+def test_a_queue_whose_head_has_waited_too_long_refuses_however_fast_its_batches() -> None:
+    """A saturated event loop (a burst of clients) delays every turn a queued request needs, which the service
+    time of a batch does not show: the head's wait so far bounds what a newcomer would wait."""
+    policy = BatchingPolicy(1, 0, (), 1, 1, 100, max_queue_wait_s=0.05)
+
+    class FastRuntime(SlowRuntime):
+        def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            time.sleep(0.005)
+            return {"y": inputs["x"] + 1}
+
+    async def body() -> None:
+        with ThreadPoolExecutor(1) as pool:
+            batcher = Batcher("fast:1", policy, [FastRuntime()], pool)
+            batcher.start()
+            await batcher.submit(one_row(), 30.0)  # a service time of ~5 ms is measured
+            running = asyncio.ensure_future(batcher.submit(one_row(), 30.0))
+            await asyncio.sleep(0)
+            queued = asyncio.ensure_future(batcher.submit(one_row(), 30.0))
+            await asyncio.sleep(0)
+            assert batcher.depth == 1
+            time.sleep(0.1)  # the loop is busy elsewhere: the queued head waits, whatever its batches take
+            with pytest.raises(ResourceExhausted, match="maximum queue wait"):
+                await batcher.submit(one_row(), 30.0)
+            assert batcher.overloaded() is not None  # the transports' check before a body is read agrees
+            await asyncio.gather(running, queued)
+            assert batcher.overloaded() is None  # drained: admitted again
+            await batcher.stop(10)
+
+    asyncio.run(body())

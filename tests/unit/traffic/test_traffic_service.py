@@ -132,3 +132,20 @@ def test_pause_resume_abort_promote(service: TrafficService) -> None:
     r = service.promote("m")
     assert r.state is RolloutState.SUCCEEDED and service.registry.get("m@production").version == 2
     assert [e.kind for e in r.events] == ["started", "promoted"]
+
+
+def test_a_rollouts_state_changes_move_the_registry_revision_and_a_hold_does_not(service: TrafficService) -> None:
+    """Idle rollout controllers and every server's router follow the revision (controller.py)."""
+    revision = service.registry.revision
+    before = revision()
+    r = service.start_rollout("m", 2, steps=[10, 50, 100], interval_s=1)
+    assert revision() > before
+    before = revision()
+    assert service.store.transition(r.id, r.generation, state=RolloutState.RUNNING, step=r.step, kind="held",
+                                    verdict="inconclusive", figures={}, reason="too few requests", by="test",
+                                    candidate_weight=None)
+    assert revision() == before  # a hold changes nothing servers act on
+    for command in (service.pause, service.resume):
+        before = revision()
+        command("m")
+        assert revision() > before, command.__name__

@@ -183,7 +183,9 @@ on("#drift-form", "submit", async (form) => {
   body.replaceChildren();
   for (const f of report.features) {
     const row = document.createElement("tr");
-    [f.column, f.method, fmt(f.statistic), fmt(f.threshold), f.drifted ? "yes" : "no"].forEach((t) => cell(row, t));
+    row.dataset.feature = f.column;
+    if (f.drifted) row.className = "drifted";
+    [f.column, f.method, fmt(f.statistic), fmt(f.threshold), f.drifted ? "drifted" : "no"].forEach((t) => cell(row, t));
     body.append(row);
   }
   if (driftChart) driftChart.destroy();
@@ -195,6 +197,21 @@ on("#drift-form", "submit", async (form) => {
     options: {animation: false, plugins: {legend: {display: false}}},
   });
 });
+
+// --- report charts (server-rendered data, drawn with Chart.js) ------------------------------------------
+function drawReportCharts() {
+  if (typeof Chart === "undefined") return;
+  for (const canvas of $$("canvas[data-chart]")) {
+    const spec = JSON.parse(canvas.dataset.chart);
+    new Chart(canvas, {
+      type: "bar",
+      data: {labels: spec.labels, datasets: Object.entries(spec.series).map(([label, data]) => ({label, data}))},
+      options: {animation: false, responsive: true, maintainAspectRatio: false,
+                scales: {y: {beginAtZero: true, title: {display: Boolean(spec.unit), text: spec.unit}}}},
+    });
+    canvas.dataset.drawn = "true";
+  }
+}
 
 // --- jobs ----------------------------------------------------------------------------------------------
 on(".job-form", "submit", async (form) => {
@@ -406,7 +423,8 @@ function startPlayground(box) {
       const mine = document.createElement("p"); mine.className = "user"; mine.textContent = text; log.append(mine);
       const theirs = document.createElement("p"); theirs.className = "assistant"; log.append(theirs);
       const response = await fetch("/v1/chat/completions", {method: "POST", headers: headers(true), credentials: "same-origin",
-        body: JSON.stringify({model: box.dataset.model, messages, stream: true})});
+        body: JSON.stringify({model: box.dataset.model, messages, stream: true,
+                              temperature: Number(chat.temperature.value || 0.7)})});
       if (!response.ok) throw new Error((await response.json()).error?.message || response.statusText);
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = "";
@@ -423,6 +441,7 @@ function startPlayground(box) {
           if (delta) theirs.textContent += delta;
         }
       }
+      theirs.dataset.done = "true";
       messages.push({role: "assistant", content: theirs.textContent});
     }));
   }
@@ -431,6 +450,7 @@ function startPlayground(box) {
 document.addEventListener("DOMContentLoaded", () => {
   const lineage = $("#lineage");
   if (lineage) drawLineage(lineage);
+  drawReportCharts();
   const charts = $("#charts");
   if (charts) startMonitoring(charts);
   const figures = $("#arm-figures");
