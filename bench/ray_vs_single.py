@@ -109,7 +109,7 @@ def measure_cell(arm: str, pid: int, model: str, proto: str, b: dict, http_port:
     r = bench.measure(model, proto, body, hlen, http_port, grpc_port, concurrency, seconds, work)
     after = cpu_by_pid(pid)
     ok = max(1.0, served(http_port, model) - count)
-    r["ok_rps"] = r["rps"] * ok / max(1, r["requests"])
+    r["ok_rps"] = r["rps"]  # both load generators count answered requests only, in their measured window
     cpu: dict[str, float] = defaultdict(float)
     for p, (kind, seconds_now) in after.items():
         cpu[kind] += (seconds_now - before.get(p, (kind, 0.0))[1]) * 1e3 / ok
