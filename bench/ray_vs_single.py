@@ -33,13 +33,15 @@ import models  # noqa: E402
 import run as bench  # noqa: E402  (bench/run.py: bodies, load generators, server start)
 
 
-def start_ray_server(home: Path, log_path: Path, cpus: int) -> tuple[subprocess.Popen[bytes], int, int]:
+def start_ray_server(home: Path, log_path: Path, cpus: int, names: list[str], extra: list[str] | None = None,
+                     ) -> tuple[subprocess.Popen[bytes], int, int]:
     """`maas serve --ray local` (a one-node Ray inside the server's process): one replica per model with the
     same threads, instances and batching as the single-process server, the ingress taking no reserved CPU."""
     http_port, grpc_port = bench.free_port(), bench.free_port()
     env = {**os.environ, "MAAS_HOME": str(home), "PYTHONPATH": str(ROOT / "src"), "MAAS_RAY_INGRESS_CPUS": "0",
            "MAAS_INFERENCE_THREADS": str(cpus)}
-    sets = [x for name in bench.SERVER_CONFIG for x in ("--set", f"{name}.num_cpus={cpus / 2}")]
+    sets = [x for name in names for x in ("--set", f"{name}.num_cpus={cpus / 2}")]
+    sets += [x for item in extra or () for x in ("--set", item)]
     cmd = [sys.executable, "-c", "from maas.cli.main import app; app()", "serve", "--ray", "local",
            "--http-port", str(http_port), "--grpc-port", str(grpc_port), *sets]
     proc = bench._launch("maas serve --ray", cmd, env, f"http://127.0.0.1:{http_port}/v2/health/ready", log_path)
@@ -86,15 +88,28 @@ def cpu_by_pid(root_pid: int) -> dict[int, tuple[str, float]]:
     return out
 
 
+def served(http_port: int, model: str) -> float:
+    """The server's own count of answered requests for `model` (the ingress's, on Ray): CPU is divided by every
+    request served while it was measured, the load generator's warm-up included."""
+    import re
+
+    import httpx
+
+    text = httpx.get(f"http://127.0.0.1:{http_port}/metrics", timeout=30).text
+    pattern = r'maas_inference_requests_total\{model="' + re.escape(model) + r'",outcome="ok"[^}]*\} (\S+)'
+    return sum(float(m.group(1)) for m in re.finditer(pattern, text))
+
+
 def measure_cell(arm: str, pid: int, model: str, proto: str, b: dict, http_port: int, grpc_port: int,
                  concurrency: int, seconds: float, work: Path) -> dict:
     body, hlen = b[proto]
+    count = served(http_port, model)
     before = cpu_by_pid(pid)
     load = os.getloadavg()[0]
     r = bench.measure(model, proto, body, hlen, http_port, grpc_port, concurrency, seconds, work)
     after = cpu_by_pid(pid)
-    ok = max(1, r["requests"] - r["errors"])
-    r["ok_rps"] = r["rps"] * ok / max(1, r["requests"])
+    ok = max(1.0, served(http_port, model) - count)
+    r["ok_rps"] = r["rps"]  # both load generators count answered requests only, in their measured window
     cpu: dict[str, float] = defaultdict(float)
     for p, (kind, seconds_now) in after.items():
         cpu[kind] += (seconds_now - before.get(p, (kind, 0.0))[1]) * 1e3 / ok
@@ -137,6 +152,8 @@ def main() -> int:
     ap.add_argument("--models", default="cnn,resnet18")
     ap.add_argument("--protocols", default="rest-binary,grpc")
     ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--ray-set", action="append", default=[], metavar="NAME.KEY=VALUE",
+                    help="more --set for the Ray server, e.g. cnn.max_calls=1000000 (no grouping of handle calls)")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "ray_vs_single.md")
     args = ap.parse_args()
     names = [m for m in args.models.split(",") if m]
@@ -163,7 +180,7 @@ def main() -> int:
     single = ray = None
     try:
         single, s_http, s_grpc = bench.start_server(work / "home", work / "single.log")
-        ray, r_http, r_grpc = start_ray_server(work / "home", work / "ray.log", cpus)
+        ray, r_http, r_grpc = start_ray_server(work / "home", work / "ray.log", cpus, names, args.ray_set)
         arms = {"single": (single.pid, s_http, s_grpc), "ray": (ray.pid, r_http, r_grpc)}
         for name in names:
             for port_http, port_grpc in ((s_http, s_grpc), (r_http, r_grpc)):

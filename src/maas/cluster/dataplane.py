@@ -6,6 +6,9 @@ alias moves, splits and rollouts apply on every replica within one poll interval
 deployment (registered after the start) are served by the ingress's own data plane, as in one process.
 A replica that died (its node lost) is retried on another within the request's deadline: inference is
 idempotent. Whatever the failure, the client gets maas's own error, never Ray's trace.
+
+Requests for one deployment go through a `Coalescer`: a bounded number of handle calls in flight, the rest
+sent together in the next call (`infer_many`), so that Ray's per-call cost is paid per group, not per request.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from maas.cluster.coalescing import Coalescer
+from maas.cluster.scaling import CALLS_PER_REPLICA
 from maas.errors import DeadlineExceeded, Internal, MaasError, ResourceExhausted, Unavailable
 from maas.serving.contract import InferenceRequest, InferenceResponse
 from maas.serving.dataplane import ServingDataPlane
@@ -41,12 +46,25 @@ def unpack_error(packed: tuple[type[MaasError], str, dict[str, Any]]) -> MaasErr
     return exc
 
 
-class ClusterDataPlane(ServingDataPlane):
-    """`handles`: model name -> Ray Serve handle of that model's deployment (with an `infer` method)."""
+Outcome = tuple[str, Any]  # ("ok", InferenceResponse) or ("error", a packed MaasError)
 
-    def __init__(self, *args: Any, handles: Mapping[str, Any], **kwargs: Any) -> None:
+
+def _set_timeout(request: InferenceRequest, seconds_left: float) -> None:
+    request.timeout_s = seconds_left  # the wait for a call counts against the request's deadline
+
+
+class ClusterDataPlane(ServingDataPlane):
+    """`handles`: model name -> Ray Serve handle of that model's deployment (with an `infer_many` method);
+    `max_calls`: model name -> handle calls this ingress keeps in flight to it (scaling.ReplicaScaling)."""
+
+    def __init__(self, *args: Any, handles: Mapping[str, Any], max_calls: Mapping[str, int] | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.handles = dict(handles)
+        limits = max_calls or {}
+        self.coalescers = {name: Coalescer(_sender(h), limits.get(name, CALLS_PER_REPLICA), prepare=_set_timeout)
+                           for name, h in self.handles.items()}
+        self.metrics.registry.register(_CallCollector(self.coalescers))
 
     def shed(self, name: str, version: str | None = None) -> str | None:
         return None if name in self.handles else super().shed(name, version)  # the replica sheds its own
@@ -61,7 +79,7 @@ class ClusterDataPlane(ServingDataPlane):
         self._idle.clear()
         try:
             self._check_accepting()
-            response = await self._forward(handle, request, started)
+            response = await self._forward(self.coalescers[request.model_name], request, started)
             version = request.served_version = response.model_version
             return response
         except MaasError as exc:
@@ -74,7 +92,8 @@ class ClusterDataPlane(ServingDataPlane):
             self.metrics.request_done(request.model_name, version, request.protocol, outcome,
                                       time.monotonic() - started)
 
-    async def _forward(self, handle: Any, request: InferenceRequest, started: float) -> InferenceResponse:
+    async def _forward(self, calls: Coalescer[InferenceRequest, Outcome], request: InferenceRequest,
+                       started: float) -> InferenceResponse:
         from ray import exceptions as ray_errors
         from ray.serve import exceptions as serve_errors
 
@@ -83,11 +102,9 @@ class ClusterDataPlane(ServingDataPlane):
         headers = request.headers
         request.headers = {k.lower(): headers[k] for k in headers} if headers else None  # plain, picklable
         deadline = started + self._timeout(request)
-        if request.timeout_s is None:
-            request.timeout_s = self._timeout(request)
         for attempt, delay in enumerate((*RETRY_DELAYS_S, None)):
             try:
-                kind, value = await handle.infer.remote(request)
+                kind, value = await calls.submit(request, deadline - time.monotonic())
             except serve_errors.BackPressureError:
                 raise ResourceExhausted(f"{request.model_name}: every replica is busy; retry later") from None
             except retriable as exc:
@@ -97,7 +114,6 @@ class ClusterDataPlane(ServingDataPlane):
                                       f"({type(exc).__name__} after {attempt + 1} tries)") from None
                 log.warning("%s: replica lost (%s); retrying", request.model_name, type(exc).__name__)
                 await asyncio.sleep(delay)
-                request.timeout_s = deadline - time.monotonic()
                 continue
             except ray_errors.RayTaskError as exc:  # a bug in the replica: the trace stays in its log
                 log.error("%s: replica failed: %s", request.model_name, exc)
@@ -108,3 +124,31 @@ class ClusterDataPlane(ServingDataPlane):
                 raise unpack_error(value)
             return value
         raise AssertionError("unreachable")
+
+
+class _CallCollector:
+    """`maas_ray_handle_calls_total` and `maas_ray_handle_call_requests_total` by model on the ingress's /metrics:
+    their ratio is the mean number of requests per handle call (1.0: no grouping, the replicas keep up)."""
+
+    def __init__(self, coalescers: Mapping[str, Coalescer[InferenceRequest, Outcome]]) -> None:
+        self.coalescers = coalescers
+
+    def collect(self) -> Any:
+        from prometheus_client.core import CounterMetricFamily
+
+        calls = CounterMetricFamily("maas_ray_handle_calls", "Ray Serve handle calls to each model's deployment",
+                                    labels=["model"])
+        carried = CounterMetricFamily("maas_ray_handle_call_requests", "Requests those handle calls carried",
+                                      labels=["model"])
+        for name, c in self.coalescers.items():
+            calls.add_metric([name], c.sent_calls)
+            carried.add_metric([name], c.sent_items)
+        yield calls
+        yield carried
+
+
+def _sender(handle: Any) -> Any:
+    async def send(requests: list[InferenceRequest]) -> list[Outcome]:
+        return list(await handle.infer_many.remote(requests))
+
+    return send

@@ -10,6 +10,7 @@ already runs the whole transport (auth, limits, error codes) that the single-pro
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -18,7 +19,7 @@ from ray import serve
 
 from maas.cluster.dataplane import ClusterDataPlane, pack_error
 from maas.config import Settings
-from maas.errors import MaasError
+from maas.errors import Internal, MaasError
 from maas.serving.contract import InferenceRequest
 from maas.serving.options import ModelOverrides, ServingOptions
 
@@ -62,11 +63,19 @@ class ModelReplica:
         self.tag = replica_tag()
         log.info("replica %s serves %s", self.tag, model)
 
-    async def infer(self, request: InferenceRequest) -> tuple[str, Any]:
+    async def infer_many(self, requests: list[InferenceRequest]) -> list[tuple[str, Any]]:
+        """The requests of one handle call (the ingress's `Coalescer` groups them), all in this replica's batcher
+        at once; one outcome each, so one bad request fails only itself."""
+        return list(await asyncio.gather(*(self._infer(r) for r in requests)))
+
+    async def _infer(self, request: InferenceRequest) -> tuple[str, Any]:
         try:
             response = await self.dataplane.infer(request)
         except MaasError as exc:
             return "error", pack_error(exc)
+        except Exception:  # a bug: logged here with its trace, the client gets maas's 500
+            log.exception("%s: inference failed in replica %s", request.model_name, self.tag)
+            return "error", pack_error(Internal("inference failed in a replica"))
         response.parameters["maas_replica"] = self.tag
         return "ok", response
 
@@ -87,10 +96,8 @@ class Ingress:
 
     async def __init__(  # type: ignore[misc]  # Ray Serve awaits an async constructor
         self, settings: Settings, models: list[str] | None, overrides: Mapping[str, ModelOverrides],
-        handles: Mapping[str, Any],
+        handles: Mapping[str, Any], max_calls: Mapping[str, int] | None = None,
     ) -> None:
-        import asyncio
-
         from maas.monitor.tracing import tracer_from_environment
         from maas.registry import Registry
         from maas.server.app import create_app
@@ -98,7 +105,7 @@ class Ingress:
 
         registry = Registry(settings)
         options = ServingOptions.from_settings(settings, tuple(models) if models else None, overrides)
-        self.dataplane = ClusterDataPlane(registry, options, handles=handles)
+        self.dataplane = ClusterDataPlane(registry, options, handles=handles, max_calls=max_calls)
         self.dataplane.tracer = tracer_from_environment(settings.tracing)
         app = create_app(settings, registry, self.dataplane, models=models)
         self.server = http_server(settings, app, self.dataplane)  # its lifespan starts gRPC and the data plane
@@ -115,8 +122,6 @@ class Ingress:
 
     async def __del__(self) -> None:
         self.server.should_exit = True
-        import asyncio
-
         await asyncio.wait_for(asyncio.shield(self.task), 30)
 
 

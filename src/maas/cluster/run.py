@@ -53,13 +53,14 @@ def build_application(settings: Settings, models: list[str] | None, overrides: l
 
     _, batching = split_overrides(overrides)
     batching_overrides = parse_overrides(batching)
-    handles = {}
+    handles, max_calls = {}, {}
     for name, scaling in plan(settings, models, overrides).items():
         options = scaling.deployment_options()
         deployment = model_deployment(name, options)
         handles[name] = deployment.bind(settings, name, batching_overrides, options["ray_actor_options"]["num_cpus"])
+        max_calls[name] = scaling.calls_in_flight()
     ingress = ingress_deployment(num_cpus=settings.ray_ingress_cpus)
-    return ingress.bind(settings, models, batching_overrides, handles), sorted(handles)
+    return ingress.bind(settings, models, batching_overrides, handles, max_calls), sorted(handles)
 
 
 def check_reachable(address: str, timeout_s: float = 5.0) -> None:
@@ -83,7 +84,10 @@ def connect(address: str) -> None:
 
     try:
         if address == "local":
-            ray.init(include_dashboard=False, logging_level=logging.WARNING)
+            # Ray runs its workers (here: every replica and the ingress) at nice 15 so that its daemons come
+            # first; on a machine shared with other work that starved them behind every nice-0 process (the
+            # load generator included, docs/scaling.md). The one-node Ray maas starts is the service itself.
+            ray.init(include_dashboard=False, logging_level=logging.WARNING, _system_config={"worker_niceness": 0})
         else:
             ray.init(address=address, logging_level=logging.WARNING)
     except ConnectionError as exc:

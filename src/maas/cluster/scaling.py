@@ -7,6 +7,7 @@ the CLI checks `--set` before anything starts.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -16,6 +17,9 @@ from maas.errors import InvalidArgument
 # Ray's default (5 in flight per replica) would cap maas's batches at 5 rows: a replica admits this many and
 # lets its own batcher (and its bounded queue, 429 past it) do the rest.
 DEFAULT_MAX_ONGOING = 256
+# Handle calls the ingress keeps in flight per replica of a fixed-size deployment; requests beyond them go
+# together in the next call (cluster/coalescing.py). Two: one being computed while the next one travels.
+CALLS_PER_REPLICA = 2
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,7 @@ class ReplicaScaling:
     downscale_delay_s: float | None = None
     max_ongoing_requests: int | None = None
     num_cpus: float | None = None  # Ray's logical CPUs each replica reserves (default 1)
+    max_calls: int | None = None  # handle calls in flight from the ingress (default: see `calls_in_flight`)
 
     @property
     def autoscaled(self) -> bool:
@@ -47,7 +52,22 @@ class ReplicaScaling:
                 raise InvalidArgument(f"{model}: {name} cannot be negative")
         if self.max_ongoing_requests is not None and self.max_ongoing_requests < 1:
             raise InvalidArgument(f"{model}: max_ongoing_requests must be at least 1")
+        if self.max_calls is not None and not 1 <= self.max_calls <= 1_000_000:
+            raise InvalidArgument(f"{model}: max_calls must be 1-1000000")
         return self
+
+    def calls_in_flight(self) -> int:
+        """How many handle calls the ingress keeps in flight to this deployment before it groups requests.
+
+        Fixed replicas: CALLS_PER_REPLICA each. Autoscaled: `max_replicas x target_ongoing_requests`, because Ray's
+        autoscaler counts calls, not requests: below that bound every request is its own call and the autoscaler
+        sees the true load; at it, the count reads "every replica at its target" and asks for max_replicas."""
+        if self.max_calls is not None:
+            return self.max_calls
+        if not self.autoscaled:
+            return CALLS_PER_REPLICA * (self.num_replicas or 1)
+        options = self.deployment_options()["autoscaling_config"]
+        return max(1, math.ceil(options["max_replicas"] * options["target_ongoing_requests"]))
 
     def deployment_options(self) -> dict[str, Any]:
         """Keyword arguments of Ray Serve's `Deployment.options`."""
@@ -73,7 +93,7 @@ class ReplicaScaling:
 
 
 SCALING_KEYS = tuple(f.name for f in fields(ReplicaScaling))
-_INTEGERS = {"num_replicas", "min_replicas", "max_replicas", "max_ongoing_requests"}
+_INTEGERS = {"num_replicas", "min_replicas", "max_replicas", "max_ongoing_requests", "max_calls"}
 
 
 def _value(key: str, raw: Any, where: str) -> int | float:

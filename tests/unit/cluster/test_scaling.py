@@ -45,3 +45,14 @@ def test_set_items_split_into_scaling_and_batching() -> None:
     assert rest == ["a.max_batch_size=8"]
     with pytest.raises(InvalidArgument, match="num_replicas needs an integer"):
         split_overrides(["a.num_replicas=x"])
+
+
+def test_calls_in_flight_before_the_ingress_groups_requests() -> None:
+    assert resolve({}, "m", None).calls_in_flight() == 2  # one replica: one call computing, one travelling
+    assert resolve({"scaling": {"num_replicas": 3}}, "m", None).calls_in_flight() == 6
+    # autoscaled: as many as read "every replica at its target", so the autoscaler still sees the load
+    auto = {"scaling": {"min_replicas": 1, "max_replicas": 4, "target_ongoing_requests": 2.5}}
+    assert resolve(auto, "m", None).calls_in_flight() == 10
+    assert resolve(auto, "m", {"max_calls": 3}).calls_in_flight() == 3
+    with pytest.raises(InvalidArgument, match="max_calls must be"):
+        resolve({}, "m", {"max_calls": 0})
