@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import numpy as np
@@ -25,6 +24,7 @@ from maas.registry import Registry
 from maas.testing.live_server import LiveServer, live_server
 
 from ..models import LINEAR_X, linear_model, linear_reference
+from .test_jobs_live import wait_done
 
 TUS = {"Tus-Resumable": "1.0.0"}
 PIECE = {**TUS, "Content-Type": "application/offset+octet-stream"}
@@ -141,19 +141,9 @@ def test_a_restart_between_pieces(tmp_path: Path) -> None:
         assert http.patch(url, headers={**PIECE, "Upload-Offset": "120"}, content=MODEL[120:]).status_code == 204
         r = http.post(f"{url}/import", json={"background": True})
         assert r.status_code == 202, r.text
-        job = wait_job(http, r.json()["id"])
+        job = wait_done(http, r.json()["id"])
         assert job["state"] == "succeeded", job
         np.testing.assert_allclose(infer(http, "restarted"), linear_reference(LINEAR_X)[0], rtol=1e-6)
-
-
-def wait_job(http: httpx.Client, job_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        job = http.get(f"/api/v1/jobs/{job_id}").json()
-        if job["state"] in ("succeeded", "failed", "cancelled"):
-            return dict(job)
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish")
 
 
 def test_gc_keeps_an_upload_in_progress_and_collects_it_once_expired(home: Path, http: httpx.Client) -> None:
@@ -252,7 +242,7 @@ def test_the_sdk_background_import(server: LiveServer, http: httpx.Client, tmp_p
     with Client(server.http_url) as client:
         job = client.upload_resumable(path, name="sdk-bg", fields={"description": "via tus", "tag": "a=1\nb=2"},
                                       background=True, chunk_bytes=64)
-    done = wait_job(http, job["id"])
+    done = wait_done(http, job["id"])
     assert done["state"] == "succeeded", done
     v = http.get("/api/v1/versions/sdk-bg:1").json()
     assert v["description"] == "via tus" and v["tags"] == {"a": "1", "b": "2"}
