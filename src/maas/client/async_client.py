@@ -58,15 +58,11 @@ def _error_of(resp: httpx.Response) -> MaasError:
 
 
 def _import_fields(format: str, description: str, tags: dict[str, str] | None, aliases: tuple[str, ...] | list[str],
-                   labels: list[str] | None, trust: bool, allow_mismatch: bool) -> dict[str, str]:
-    """import_file's options as the upload's metadata fields (the names of the multipart form's fields)."""
-    fields = {"format": format}
-    if description:
-        fields["description"] = description
-    if tags:
-        fields["tag"] = "\n".join(f"{k}={v}" for k, v in tags.items())
-    if aliases:
-        fields["alias"] = "\n".join(aliases)
+                   labels: list[str] | None, trust: bool, allow_mismatch: bool) -> dict[str, str | list[str]]:
+    """import_file's options as the multipart form's fields (a list for a repeated field)."""
+    fields: dict[str, str | list[str]] = {"format": format, "description": description,
+                                          "tag": [f"{k}={v}" for k, v in (tags or {}).items()],
+                                          "alias": list(aliases)}
     if labels is not None:
         fields["labels"] = json.dumps(labels)
     if trust:
@@ -74,6 +70,12 @@ def _import_fields(format: str, description: str, tags: dict[str, str] | None, a
     if allow_mismatch:
         fields["allow_mismatch"] = "true"
     return fields
+
+
+def _metadata(fields: dict[str, str | list[str]]) -> dict[str, str]:
+    """The same fields as an upload's metadata: a repeated field's values one per line, empty ones left out."""
+    joined = {k: "\n".join(v) if isinstance(v, list) else v for k, v in fields.items()}
+    return {k: v for k, v in joined.items() if v or k == "format"}
 
 
 class AsyncClient:
@@ -165,18 +167,9 @@ class AsyncClient:
         protocol (tus), in pieces, resuming where the server stands after a broken connection."""
         p = Path(path)
         size = p.stat().st_size
+        data = _import_fields(format, description, tags, aliases, labels, trust, allow_mismatch)
         if resumable or (resumable is None and size >= RESUMABLE_FROM):
-            fields = _import_fields(format, description, tags, aliases, labels, trust, allow_mismatch)
-            return ModelVersion.from_dict(await self.upload_resumable(p, name=name, fields=fields))
-        data: dict[str, str | list[str]] = {"format": format, "description": description}
-        data["tag"] = [f"{k}={v}" for k, v in (tags or {}).items()]
-        data["alias"] = list(aliases)
-        if labels is not None:
-            data["labels"] = json.dumps(labels)
-        if trust:
-            data["trust"] = "true"
-        if allow_mismatch:
-            data["allow_mismatch"] = "true"
+            return ModelVersion.from_dict(await self.upload_resumable(p, name=name, fields=_metadata(data)))
         with p.open("rb") as f:
             result = await self._call("POST", f"/api/v1/models/{_q(name)}/versions", data=data,
                                       files={"file": (p.name, f, "application/octet-stream")})
