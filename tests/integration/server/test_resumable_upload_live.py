@@ -228,11 +228,14 @@ def test_the_sdk_resumes_after_its_connection_breaks(server: LiveServer, http: h
     proxy = CuttingProxy(server.http_port, after=100)
     try:
         with Client(proxy.url) as client:
-            version = client.import_file(path, name="sdk-resumed", resumable=True)
+            version = client.import_file(path, name="sdk-resumed", resumable=True, description="resumed",
+                                         tags={"team": "ml", "run": "7"}, aliases=["prod", "canary"])
     finally:
         proxy.close()
     assert proxy.cut and proxy.offsets[0] == "0" and "100" in proxy.offsets  # it resumed, not restarted
     assert version.ref == "sdk-resumed:1"
+    assert version.description == "resumed" and version.tags == {"team": "ml", "run": "7"}
+    assert sorted(version.aliases) == ["canary", "prod"]  # the import's options travel as the upload's metadata
     np.testing.assert_allclose(infer(http, "sdk-resumed"), linear_reference(LINEAR_X)[0], rtol=1e-6)
 
 
