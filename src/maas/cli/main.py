@@ -2,23 +2,62 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from typer.core import TyperGroup
 
 from maas import __version__
+from maas.cli import audited
 from maas.cli.context import console, exit_codes_text, handle_errors, print_json, set_home, state
 from maas.cli.encryption_cmd import encryption_app
 from maas.cli.quiet import quiet_third_parties
 from maas.cli.usage import OneLineErrorsGroup
 
+# The commands of the other command modules, by name, in the order `maas --help` lists them. A module is
+# imported (and its commands built) when one of its commands is invoked or the commands are listed, so that
+# `maas serve` does not pay for the rest of the CLI at start (issue #19).
+COMMAND_MODULES = {
+    "import": "import_cmd", "export": "import_cmd", "eval": "eval_cmd", "compare": "eval_cmd", "cv": "eval_cmd",
+    "optimize": "optimize_cmd", "train": "train_cmd", "jobs": "jobs_cmd", "monitor": "monitor_cmd",
+    "keys": "keys_cmd", "audit": "keys_cmd", "traffic": "traffic_cmd", "rollout": "traffic_cmd",
+    "explain": "explain_cmd",
+}
+
+
+class LazyCommandsGroup(OneLineErrorsGroup):
+    """The root group: `COMMAND_MODULES` are registered on first use, each on a Typer of its own whose changing
+    verbs are wrapped for the audit log (audited.py), as the root's own are."""
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        module = COMMAND_MODULES.get(cmd_name)
+        if module is not None and cmd_name not in self.commands:
+            self._load(module)
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        for module in dict.fromkeys(COMMAND_MODULES.values()):
+            self._load(module)
+        # Typer lists a Typer's commands before its groups, each in the order they were added: so here too.
+        return sorted(super().list_commands(ctx), key=lambda name: isinstance(self.commands[name], TyperGroup))
+
+    def _load(self, module: str) -> None:
+        if all(name in self.commands for name, m in COMMAND_MODULES.items() if m == module):
+            return
+        sub = typer.Typer()
+        importlib.import_module(f"maas.cli.{module}").register(sub)
+        audited.install(sub)
+        for name, command in typer.main.get_group(sub).commands.items():
+            self.add_command(command, name)
+
+
 app = typer.Typer(
     name="maas", help="maas: register, convert, optimize and serve models.", no_args_is_help=True,
-    pretty_exceptions_enable=False, add_completion=False, cls=OneLineErrorsGroup,
+    pretty_exceptions_enable=False, add_completion=False, cls=LazyCommandsGroup,
     epilog=f"Exit codes: {exit_codes_text()}.",
 )
 models_app = typer.Typer(help="Models in the registry.", no_args_is_help=True)
@@ -54,6 +93,8 @@ def root(
 @handle_errors
 def models_list(json_: JsonFlag = False) -> None:
     """List models with their newest version and aliases."""
+    from rich.table import Table
+
     models = state.registry().list_models()
     if json_:
         return print_json([m.to_dict() for m in models])
@@ -94,6 +135,8 @@ def models_delete(
 
 # --- versions --------------------------------------------------------------------------------------------
 def _print_versions(versions: list) -> None:  # type: ignore[type-arg]
+    from rich.table import Table
+
     table = Table("version", "state", "aliases", "format", "parent", "created", "description")
     for v in versions:
         parent = f"{v.lineage.parent} ({v.lineage.transform})" if v.lineage.parent else "-"
@@ -298,31 +341,7 @@ def demo(
         console.print("the registry already has the digits demo; nothing added")
 
 
-def _register_command_modules() -> None:
-    from maas.cli import (
-        eval_cmd,
-        explain_cmd,
-        import_cmd,
-        jobs_cmd,
-        keys_cmd,
-        monitor_cmd,
-        optimize_cmd,
-        traffic_cmd,
-        train_cmd,
-    )
-
-    import_cmd.register(app)
-    eval_cmd.register(app)
-    optimize_cmd.register(app)
-    train_cmd.register(app)
-    jobs_cmd.register(app)
-    monitor_cmd.register(app)
-    keys_cmd.register(app)
-    traffic_cmd.register(app)
-    explain_cmd.register(app)
-
-
-_register_command_modules()
+audited.install(app)  # the root's own changing verbs (the command modules' are wrapped as they load)
 
 
 def main() -> None:

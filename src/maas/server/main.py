@@ -78,8 +78,14 @@ class _Server(uvicorn.Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
-        if self.started and not self.should_exit and self.announce is not None:
-            self.announce(self)
+        if self.started and not self.should_exit:
+            from maas.server.deferred_app import deferred_app_of
+
+            deferred = deferred_app_of(self.config.loaded_app)
+            if deferred is not None:  # the routes past infer and health, built now that both listeners accept
+                deferred.build_soon()
+            if self.announce is not None:
+                self.announce(self)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
