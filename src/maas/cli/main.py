@@ -12,8 +12,8 @@ import typer
 from typer.core import TyperGroup
 
 from maas import __version__
-from maas.cli import audited
-from maas.cli.context import console, exit_codes_text, handle_errors, print_json, set_home, state
+from maas.cli import audited, context
+from maas.cli.context import exit_codes_text, handle_errors, print_json, set_home, state
 from maas.cli.encryption_cmd import encryption_app
 from maas.cli.quiet import quiet_third_parties
 from maas.cli.usage import OneLineErrorsGroup
@@ -73,7 +73,7 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts."
 
 def _version_cb(value: bool) -> None:
     if value:
-        console.print(f"maas {__version__}")
+        context.console.print(f"maas {__version__}")
         raise typer.Exit()
 
 
@@ -102,7 +102,7 @@ def models_list(json_: JsonFlag = False) -> None:
     for m in models:
         aliases = ", ".join(f"{k}→{v}" for k, v in m.aliases.items())
         table.add_row(m.name, str(m.latest_version or "-"), aliases, m.description)
-    console.print(table)
+    context.console.print(table)
 
 
 @models_app.command("show")
@@ -113,9 +113,9 @@ def models_show(name: str, json_: JsonFlag = False) -> None:
     model, versions = reg.get_model(name), reg.list_versions(name)
     if json_:
         return print_json({**model.to_dict(), "versions": [v.to_dict() for v in versions]})
-    console.print(f"[bold]{model.name}[/bold]  {model.description}")
+    context.console.print(f"[bold]{model.name}[/bold]  {model.description}")
     for k, v in model.tags.items():
-        console.print(f"  tag {k}={v}")
+        context.console.print(f"  tag {k}={v}")
     _print_versions(versions)
 
 
@@ -130,7 +130,7 @@ def models_delete(
     if not yes:
         typer.confirm(f"Delete model {name!r} and all its versions?", abort=True)
     reg.delete_model(name)
-    console.print(f"deleted {name}")
+    context.console.print(f"deleted {name}")
 
 
 # --- versions --------------------------------------------------------------------------------------------
@@ -144,7 +144,7 @@ def _print_versions(versions: list) -> None:  # type: ignore[type-arg]
         table.add_row(
             str(v.version), str(v.state), ", ".join(v.aliases), v.source_format, parent, created, v.description
         )
-    console.print(table)
+    context.console.print(table)
 
 
 @versions_app.command("list")
@@ -167,13 +167,13 @@ def versions_show(
     if json_:
         return print_json(v.to_dict())
     d = v.to_dict()
-    console.print(f"[bold]{v.ref}[/bold]  {v.state}  {v.description}")
+    context.console.print(f"[bold]{v.ref}[/bold]  {v.state}  {v.description}")
     for key in ("aliases", "tags", "source_format", "lineage", "signature", "config", "metrics", "parity"):
         if d.get(key):
-            console.print(f"  {key}: ", d[key], highlight=False)
+            context.console.print(f"  {key}: ", d[key], highlight=False)
     for a in v.artifacts:
-        console.print(f"  artifact {a.role}: sha256:{a.sha256} ({a.size} bytes)")
-    console.print(f"  created {d['created_at']} by {v.created_by}")
+        context.console.print(f"  artifact {a.role}: sha256:{a.sha256} ({a.size} bytes)")
+    context.console.print(f"  created {d['created_at']} by {v.created_by}")
 
 
 @versions_app.command("archive")
@@ -183,7 +183,7 @@ def versions_archive(ref: str, json_: JsonFlag = False) -> None:
     v = state.registry().archive(ref)
     if json_:
         return print_json(v.to_dict())
-    console.print(f"archived {v.ref}")
+    context.console.print(f"archived {v.ref}")
 
 
 # --- aliases and tags ------------------------------------------------------------------------------------
@@ -195,7 +195,7 @@ def alias_set(name: str, alias: str, version: str, json_: JsonFlag = False) -> N
     v = state.registry().set_alias(name, alias, version)
     if json_:
         return print_json(v.to_dict())
-    console.print(f"{name}@{alias} → {v.version}")
+    context.console.print(f"{name}@{alias} → {v.version}")
 
 
 @alias_app.command("rm")
@@ -203,7 +203,7 @@ def alias_set(name: str, alias: str, version: str, json_: JsonFlag = False) -> N
 def alias_rm(name: str, alias: str) -> None:
     """Remove an alias."""
     state.registry().remove_alias(name, alias)
-    console.print(f"removed {name}@{alias}")
+    context.console.print(f"removed {name}@{alias}")
 
 
 @app.command("tag")
@@ -222,9 +222,15 @@ def tag(
     reg = state.registry()
     if model:
         m = reg.update_model(ModelRef.parse(ref).name, tags=pairs, remove_tags=remove)
-        return print_json(m.to_dict()) if json_ else console.print(f"{m.name} tags: {m.tags}")
+        if json_:
+            return print_json(m.to_dict())
+        context.console.print(f"{m.name} tags: {m.tags}")
+        return None
     v = reg.tag(ref, pairs, remove)
-    return print_json(v.to_dict()) if json_ else console.print(f"{v.ref} tags: {v.tags}")
+    if json_:
+        return print_json(v.to_dict())
+    context.console.print(f"{v.ref} tags: {v.tags}")
+    return None
 
 
 # --- operations ------------------------------------------------------------------------------------------
@@ -236,7 +242,7 @@ def config(json_: JsonFlag = False) -> None:
     if json_:
         return print_json(data)
     for k, v in data.items():
-        console.print(f"{k} = {v}", highlight=False, markup=False)
+        context.console.print(f"{k} = {v}", highlight=False, markup=False)
 
 
 @app.command("gc")
@@ -249,7 +255,7 @@ def gc(
     report = state.registry().gc(timedelta(seconds=grace))
     if json_:
         return print_json(report.to_dict())
-    console.print(
+    context.console.print(
         f"removed {report.removed_blobs} blobs, {report.removed_temp_files} temp files, "
         f"{report.removed_pending_versions} pending versions, {report.removed_uploads} expired uploads; "
         f"freed {report.freed_bytes} bytes"
@@ -338,7 +344,7 @@ def demo(
     if json_:
         return print_json([v.to_dict() for v in made])
     if not made:
-        console.print("the registry already has the digits demo; nothing added")
+        context.console.print("the registry already has the digits demo; nothing added")
 
 
 audited.install(app)  # the root's own changing verbs (the command modules' are wrapped as they load)
