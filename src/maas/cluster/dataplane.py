@@ -69,6 +69,13 @@ class ClusterDataPlane(ServingDataPlane):
         for name, handle in (handles or {}).items():
             self.attach(name, handle, limits.get(name, CALLS_PER_REPLICA))
         self.metrics.registry.register(_CallCollector(self.coalescers))
+        # Rollouts of a model with a deployment are judged by its replicas, which see its requests; this
+        # ingress sees none of them, and its empty windows would be written as "inconclusive" decisions that
+        # race the replicas' (the first decision of a step wins) and, ten in a row, pause the rollout.
+        self.traffic.controller.served = self._drives_rollout
+
+    def _drives_rollout(self, name: str) -> bool:
+        return name not in self.handles and self.repository.serves(name)
 
     def attach(self, name: str, handle: Any, max_calls: int) -> None:
         """From now on `name`'s requests go to its deployment (those already waiting in a group keep theirs)."""

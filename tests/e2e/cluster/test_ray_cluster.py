@@ -395,6 +395,57 @@ def test_a_split_set_through_the_control_api_applies_on_the_ray_path(served: Ser
         client.close()
 
 
+def test_a_rollout_is_judged_by_the_replicas_and_promoted(served: Served) -> None:
+    import tritonclient.http as httpclient
+
+    # production is on 2 (the alias test); roll out to 1. The two versions disagree on every input (negated
+    # weights): agreement and class shift are switched off, so the judging is on failures and the quota.
+    thresholds = {"min_requests": 3, "mirror_fraction": 0, "max_psi": 1000, "max_p99_ratio": 1000}
+    r = httpx.post(f"http://{served.http}/api/v1/models/lin/rollout", timeout=30,
+                   json={"to": 1, "steps": [25, 50, 75], "interval_s": 1, "thresholds": thresholds})
+    assert r.status_code == 201, r.text
+    stop, seen, failures = threading.Event(), set(), []
+
+    def load() -> None:
+        c = httpclient.InferenceServerClient(served.http, concurrency=1, network_timeout=30)
+        while not stop.is_set():
+            try:
+                seen.add(_http_infer(c).get_response()["model_version"])
+            except Exception as exc:
+                failures.append(repr(exc))
+        c.close()
+
+    threads = [threading.Thread(target=load, daemon=True) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        deadline = time.monotonic() + 60
+        while (rollout := httpx.get(f"http://{served.http}/api/v1/models/lin/rollout", timeout=30).json())[
+                "state"] == "running":
+            assert time.monotonic() < deadline, f"the rollout did not finish within 60 s: {rollout}"
+            time.sleep(0.5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert rollout["state"] == "succeeded", rollout
+    assert not failures, failures[:3]
+    assert seen == {"1", "2"}  # both arms answered while it ran
+    # Every step was judged by a replica that measured requests, none by the ingress: it sees none of them,
+    # and its empty window, written first, would hold the step as inconclusive (here its decisions come too
+    # late to be written, so tests/unit/cluster/test_discovery.py pins that it does not judge).
+    measured = [d for d in rollout["decisions"] if "stable" in d["figures"]]
+    assert len(measured) >= 3, rollout["decisions"]
+    for d in measured:
+        assert d["figures"]["stable"]["requests"] + d["figures"]["candidate"]["requests"] > 0, d
+    client = httpclient.InferenceServerClient(served.http)
+    deadline = time.monotonic() + 30
+    while _http_infer(client).get_response()["model_version"] != "1":  # promoted: production moved on
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    client.close()
+
+
 def test_scales_up_under_load_and_down_after(served: Served) -> None:
     import tritonclient.http as httpclient
 

@@ -70,11 +70,13 @@ def test_deployments_are_attached_when_running_and_detached_when_gone(reg: Regis
             assert await discovery.sync() is True and sorted(dp.handles) == ["a", "b"]
             assert dp.coalescers["b"].max_calls == 6  # b's config: 3 replicas x 2 calls
             assert (await dp.infer(_request("a"))).parameters["maas_replica"] == "a"
+            assert dp.traffic.controller.served("a") is False  # its replicas judge its rollouts, not the ingress
             statuses["a"] = "DEPLOYING"  # a redeploy (new size) in progress: a stays attached
             assert await discovery.sync() is True and "a" in dp.handles
             del statuses["a"]  # its application deleted: back to the ingress
             assert await discovery.sync() is False and sorted(dp.handles) == ["b"]
             assert "maas_replica" not in (await dp.infer(_request("a"))).parameters
+            assert dp.traffic.controller.served("a") is True
             # a model deleted from the registry is detached at the ingress's own poll, before Ray deletes it
             discovery.start()
             reg.delete_model("b")
