@@ -297,8 +297,9 @@ def serve(
         "--cuda/--no-cuda", help="onnxruntime's CUDA provider (env MAAS_USE_CUDA, off).")] = None,
     ray: Annotated[str | None, typer.Option(
         "--ray", metavar="[ADDRESS|auto|local]",
-        help="Serve on a Ray cluster (needs the `ray` extra): one Ray Serve deployment per model, with "
-             "--set NAME.num_replicas / min_replicas / max_replicas / target_ongoing_requests. auto: the "
+        help="Serve on a Ray cluster (needs the `ray` extra): one Ray Serve deployment per model (models "
+             "registered while it runs get theirs), with --set NAME.num_replicas / min_replicas / max_replicas / "
+             "target_ongoing_requests. auto: the "
              "cluster `ray start` runs here (also `--ray` alone); local: a one-node Ray in this process.")] = None,
 ) -> None:
     """Serve the registry: control API, KServe v2 REST and gRPC, and the web console at /, in one process (or on
