@@ -84,7 +84,7 @@ class InferEndpoint:
         extra: list[tuple[bytes, bytes]] = []
         req: InferenceRequest | None = None
         try:
-            why = self._shed(name, version)
+            why = self.shed(name, version)
             if why is not None:  # refused before the body is read: shedding must stay cheap
                 raise ResourceExhausted(why)
             body = await read_asgi_body(receive, exchange.content_length, self.limit)
@@ -134,7 +134,8 @@ class InferEndpoint:
         await send({"type": "http.response.body", "body": content})
         exchange.response_bytes = len(content)  # what a counting wrapper found too, when one was on the way
 
-    def _shed(self, name: str, version: str | None) -> str | None:
+    def shed(self, name: str, version: str | None) -> str | None:
+        """Why a request for (name, version) would be refused for overload now (before its body is read)."""
         shed = getattr(self.dataplane, "shed", None)
         return shed(name, version) if shed is not None else None
 
