@@ -66,8 +66,8 @@ class ClusterDataPlane(ServingDataPlane):
                            for name, h in self.handles.items()}
         self.metrics.registry.register(_CallCollector(self.coalescers))
 
-    def shed(self, name: str, version: str | None = None) -> str | None:
-        return None if name in self.handles else super().shed(name, version)  # the replica sheds its own
+    def shed(self, name: str, version: str | None = None, unread_s: float = 0.0) -> str | None:
+        return None if name in self.handles else super().shed(name, version, unread_s)  # the replica sheds its own
 
     async def infer(self, request: InferenceRequest) -> InferenceResponse:
         handle = self.handles.get(request.model_name)

@@ -123,12 +123,14 @@ class Edge:
         else:
             await self.app(scope, receive_counted, send_with_id)
 
-    def shed_early(self, method: str, path: str, headers: list[tuple[bytes, bytes]]) -> tuple[str, str, str] | None:
+    def shed_early(self, method: str, path: str, headers: list[tuple[bytes, bytes]],
+                   unread_s: float = 0.0) -> tuple[str, str, str] | None:
         """For the HTTP protocol, as soon as a request's headers are parsed (http_limits.py): (model, version,
-        why) when it is an infer request that its route would refuse for overload (`InferEndpoint.shed`) and
-        nothing on its way would answer first: no cookie (the console gate), a body within the size limit
-        (the 413), and a server that needs no key (with keys, auth answers first: a caller without one learns
-        nothing of the queues). None otherwise: the request then takes its usual way."""
+        why) when it is an infer request that its route would refuse for overload (`InferEndpoint.shed`, with
+        `unread_s`, the time it waited unread in the socket buffer) and nothing on its way would answer first:
+        no cookie (the console gate), a body within the size limit (the 413), and a server that needs no key
+        (with keys, auth answers first: a caller without one learns nothing of the queues). None otherwise:
+        the request then takes its usual way."""
         if method != "POST" or not path.startswith(INFER_PREFIX) or not self.auth.authorizer.open_now:
             return None
         content_length = None
@@ -141,7 +143,7 @@ class Edge:
         if match is None or not path.isprintable() or self._over_limit(path, content_length) is not None:
             return None
         name, version = match.group(1), match.group(2)
-        why = self.infer.shed(name, version)
+        why = self.infer.shed(name, version, unread_s)
         return (name, version or "", why) if why is not None else None
 
     def _over_limit(self, path: str, content_length: bytes | None) -> str | None:

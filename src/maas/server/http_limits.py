@@ -16,6 +16,9 @@ grew the server by 277 MB before any callback could see it. Memory per connectio
 from __future__ import annotations
 
 import json
+import socket
+import struct
+import sys
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -27,8 +30,23 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from maas.server.access import ARRIVED, log_access, request_id
 
-# (method, path, headers) -> (model, version, why) when the request is to be refused for overload now.
-EarlyShed = Callable[[str, str, list[tuple[bytes, bytes]]], "tuple[str, str, str] | None"]
+# (method, path, headers, seconds unread) -> (model, version, why) when the request is to be refused now.
+EarlyShed = Callable[[str, str, list[tuple[bytes, bytes]], float], "tuple[str, str, str] | None"]
+# Linux's struct tcp_info: the u32 tcpi_last_data_recv (ms since the last data segment arrived) at byte 52.
+_TCP_INFO = getattr(socket, "TCP_INFO", None) if sys.platform == "linux" else None
+_LAST_DATA_RECV = struct.Struct("=I")
+
+
+def unread_s(sock: Any) -> float:
+    """Seconds since the connection's latest data reached the kernel, read while that data is being parsed:
+    how long the request waited in the socket buffer for the event loop (0 where the kernel cannot tell)."""
+    if _TCP_INFO is None or sock is None:
+        return 0.0
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, 104)
+    except (OSError, AttributeError):
+        return 0.0
+    return _LAST_DATA_RECV.unpack_from(info, 52)[0] / 1e3 if len(info) >= 56 else 0.0
 
 
 class _TooManyHeaders(Exception):
@@ -76,6 +94,11 @@ def limited_protocol(max_header_bytes: int, max_headers: int, max_in_flight: int
             self._head_bytes = 0
             self._header_count = 0
             self._started = 0.0
+            self._sock: Any = None
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._sock = transport.get_extra_info("socket")
 
         def data_received(self, data: bytes) -> None:
             if self._head_open:
@@ -131,8 +154,9 @@ def limited_protocol(max_header_bytes: int, max_headers: int, max_in_flight: int
                     rid = request_id(self.headers)
                     message = f"server busy: {max_in_flight} requests in flight; retry later"
                     return self._answer(429, message, rid, "", "", started, [(b"retry-after", b"1")])
-                if early is not None and self.url.startswith(b"/v2/models/"):
-                    shed = early(self.parser.get_method().decode("ascii"), _path_of(self.url), self.headers)
+                method = self.parser.get_method()
+                if early is not None and method == b"POST" and self.url.startswith(b"/v2/models/"):
+                    shed = early("POST", _path_of(self.url), self.headers, unread_s(self._sock))
                     if shed is not None:
                         return self._answer(429, shed[2], request_id(self.headers), shed[0], shed[1], started)
             if len(self.tasks) >= max_in_flight:  # pipelined behind a request still answering: in its turn

@@ -134,10 +134,13 @@ class InferEndpoint:
         await send({"type": "http.response.body", "body": content})
         exchange.response_bytes = len(content)  # what a counting wrapper found too, when one was on the way
 
-    def shed(self, name: str, version: str | None) -> str | None:
-        """Why a request for (name, version) would be refused for overload now (before its body is read)."""
+    def shed(self, name: str, version: str | None, unread_s: float = 0.0) -> str | None:
+        """Why a request for (name, version) would be refused for overload now (before its body is read);
+        `unread_s`: how long it waited unread in the socket buffer, when the protocol knows."""
         shed = getattr(self.dataplane, "shed", None)
-        return shed(name, version) if shed is not None else None
+        if shed is None:
+            return None
+        return shed(name, version, unread_s) if unread_s else shed(name, version)
 
     @staticmethod
     def _decode(body: bytes, name: str, version: str | None, header_len: str | None) -> InferenceRequest:

@@ -79,7 +79,8 @@ def _responses(raw: bytes) -> list[tuple[int, dict[str, str], bytes]]:
     return out
 
 
-def _shed_model_m(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> tuple[str, str, str] | None:
+def _shed_model_m(method: str, path: str, headers: list[tuple[bytes, bytes]],
+                  unread_s: float) -> tuple[str, str, str] | None:
     return ("m", "", "m:1: overloaded; retry later") if path == "/v2/models/m/infer" else None
 
 
@@ -139,7 +140,7 @@ class _Infer:
     def match(self, scope):
         return INFER_PATH.fullmatch(scope["path"]) if scope["method"] == "POST" else None
 
-    def shed(self, name: str, version: str | None) -> str | None:
+    def shed(self, name: str, version: str | None, unread_s: float = 0.0) -> str | None:
         return self.why
 
 
@@ -164,3 +165,31 @@ def test_shed_early_names_the_model_and_version_of_an_overloaded_infer_request()
 ])
 def test_shed_early_leaves_to_the_usual_way_what_something_else_answers_first(edge, method, path, headers) -> None:
     assert edge.shed_early(method, path, headers) is None
+
+
+def test_unread_time_comes_from_the_kernel_for_a_tcp_socket_and_is_zero_without_one() -> None:
+    import socket
+
+    from maas.server.http_limits import unread_s
+
+    with socket.create_server(("127.0.0.1", 0)) as server, socket.create_connection(server.getsockname()) as client:
+        accepted, _ = server.accept()
+        with accepted:
+            client.sendall(b"POST / HTTP/1.1\r\n\r\n")
+            accepted.recv(64)
+            waited = unread_s(accepted)
+            assert isinstance(waited, float) and waited >= 0.0
+    assert unread_s(None) == 0.0
+    assert unread_s(object()) == 0.0  # no getsockopt (a transport without a socket)
+
+
+def test_shed_early_passes_the_unread_time_to_the_route() -> None:
+    seen = []
+
+    class Infer(_Infer):
+        def shed(self, name: str, version: str | None, unread_s: float = 0.0) -> str | None:
+            seen.append(unread_s)
+            return None
+
+    edge = Edge(_app, Infer(None), SimpleNamespace(authorizer=SimpleNamespace(open_now=True)), 10, 10)  # type: ignore[arg-type]
+    assert edge.shed_early("POST", "/v2/models/m/infer", [], 0.25) is None and seen == [0.25]
