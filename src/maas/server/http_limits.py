@@ -28,7 +28,7 @@ import httptools
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from maas.server.access import ARRIVED, log_access, request_id
+from maas.server.access import ARRIVED, UNREAD, log_access, request_id
 
 # (method, path, headers, seconds unread) -> (model, version, why) when the request is to be refused now.
 EarlyShed = Callable[[str, str, list[tuple[bytes, bytes]], float], "tuple[str, str, str] | None"]
@@ -65,6 +65,33 @@ def refusal_response(status: int, message: str, rid: str, close: bool = True,
     return b"".join([*head, b"\r\n", body])
 
 
+class PassBudget:
+    """How many refusals the protocol may still answer in this pass of the event loop over its sockets.
+
+    libuv reads every ready socket (up to 48 × 1,024 events) before the loop runs its ready callbacks, where
+    admitted requests move on (batch cut, result, answer). Refusals answered in the protocol run in that pass,
+    so with no budget one pass took a whole burst's refusals (seconds) and admitted requests waited behind it
+    in their batch queue (bench/README.md, "Overload"). Past the budget, refusals take the ASGI way (a task,
+    run with the ready callbacks in turn); the budget refills when the loop next runs its callbacks."""
+
+    def __init__(self, per_pass: int) -> None:
+        self.per_pass = per_pass
+        self.left = per_pass
+        self._armed = False
+
+    def open(self, loop: Any) -> bool:
+        if not self._armed:
+            self._armed = True
+            loop.call_soon(self._refill)  # runs once this pass over the sockets is over
+        return self.left > 0
+
+    def spend(self) -> None:
+        self.left -= 1
+
+    def _refill(self) -> None:
+        self.left, self._armed = self.per_pass, False
+
+
 class _NoEvent:
     def set(self) -> None:
         pass
@@ -83,9 +110,11 @@ class _Answered:
 
 
 def limited_protocol(max_header_bytes: int, max_headers: int, max_in_flight: int,
-                     early: EarlyShed | None = None) -> type[HttpToolsProtocol]:
+                     early: EarlyShed | None = None, per_pass: int = 32) -> type[HttpToolsProtocol]:
     """uvicorn's httptools protocol with these limits (passed to `uvicorn.Config(http=...)`); `early` decides
-    overload refusals from the method, path and headers alone."""
+    overload refusals from the method, path and headers alone, `per_pass` of them at most answered from the
+    protocol per pass of the loop over its sockets (`PassBudget`)."""
+    budget = PassBudget(per_pass)
 
     class LimitedHttpToolsProtocol(HttpToolsProtocol):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -148,16 +177,21 @@ def limited_protocol(max_header_bytes: int, max_headers: int, max_in_flight: int
             started, self._started = self._started, 0.0
             started = started or time.perf_counter()
             self.scope[ARRIVED] = started  # type: ignore[literal-required]  # the access log's latency from here
+            infer = self.parser.get_method() == b"POST" and self.url.startswith(b"/v2/models/")
+            unread = unread_s(self._sock) if infer else 0.0
+            if unread:
+                self.scope[UNREAD] = unread  # type: ignore[literal-required]  # the infer route's check counts it
             idle = self.cycle is None or self.cycle.response_complete  # no earlier request still answering
-            if idle and not (self.parser.should_upgrade() and self._should_upgrade()):
+            if idle and not (self.parser.should_upgrade() and self._should_upgrade()) and budget.open(self.loop):
                 if len(self.tasks) >= max_in_flight:
+                    budget.spend()
                     rid = request_id(self.headers)
                     message = f"server busy: {max_in_flight} requests in flight; retry later"
                     return self._answer(429, message, rid, "", "", started, [(b"retry-after", b"1")])
-                method = self.parser.get_method()
-                if early is not None and method == b"POST" and self.url.startswith(b"/v2/models/"):
-                    shed = early("POST", _path_of(self.url), self.headers, unread_s(self._sock))
+                if early is not None and infer:
+                    shed = early("POST", _path_of(self.url), self.headers, unread)
                     if shed is not None:
+                        budget.spend()
                         return self._answer(429, shed[2], request_id(self.headers), shed[0], shed[1], started)
             if len(self.tasks) >= max_in_flight:  # pipelined behind a request still answering: in its turn
                 app = self.app

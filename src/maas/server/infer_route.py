@@ -21,7 +21,7 @@ from starlette.types import Receive, Scope, Send
 from maas.errors import MaasError, ResourceExhausted
 from maas.monitor.tracing import current as tracing_current
 from maas.protocol import rest_codec
-from maas.server.access import REQUEST_ID, Exchange, exchange_of, request_id
+from maas.server.access import REQUEST_ID, UNREAD, Exchange, exchange_of, request_id
 from maas.server.auth import OPEN_PATHS
 from maas.server.body import ClientGone, read_asgi_body
 from maas.server.errors import status_of
@@ -84,7 +84,7 @@ class InferEndpoint:
         extra: list[tuple[bytes, bytes]] = []
         req: InferenceRequest | None = None
         try:
-            why = self.shed(name, version)
+            why = self.shed(name, version, scope.get(UNREAD, 0.0))
             if why is not None:  # refused before the body is read: shedding must stay cheap
                 raise ResourceExhausted(why)
             body = await read_asgi_body(receive, exchange.content_length, self.limit)

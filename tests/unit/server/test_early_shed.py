@@ -51,11 +51,11 @@ async def _app(scope, receive, send) -> None:
     await send({"type": "http.response.body", "body": b"ok"})
 
 
-def _connection(early, max_in_flight: int = 100):
+def _connection(early, max_in_flight: int = 100, per_pass: int = 32):
     config = uvicorn.Config(_app, proxy_headers=False, log_level="warning")
     config.load()
     state = ServerState()
-    cls = limited_protocol(64 * 1024, 100, max_in_flight, early)
+    cls = limited_protocol(64 * 1024, 100, max_in_flight, early, per_pass)
     protocol = cls(config=config, server_state=state, app_state={}, _loop=asyncio.get_running_loop())
     transport = Transport()
     protocol.connection_made(transport)
@@ -193,3 +193,23 @@ def test_shed_early_passes_the_unread_time_to_the_route() -> None:
 
     edge = Edge(_app, Infer(None), SimpleNamespace(authorizer=SimpleNamespace(open_now=True)), 10, 10)  # type: ignore[arg-type]
     assert edge.shed_early("POST", "/v2/models/m/infer", [], 0.25) is None and seen == [0.25]
+
+
+def test_past_its_budget_a_pass_over_the_sockets_leaves_refusals_to_the_asgi_way() -> None:
+    """Refusals answered in the protocol run while libuv reads sockets, before any ready callback: a budget per
+    pass keeps a burst's refusals from starving the admitted requests' callbacks."""
+
+    async def exchange() -> tuple[int, int, int]:
+        first, _, state = _connection(_shed_model_m, per_pass=1)
+        second, _, state2 = _connection(_shed_model_m, per_pass=1)  # another class: its own budget
+        first.data_received(_request("/v2/models/m/infer"))
+        first.data_received(_request("/v2/models/m/infer"))  # same pass, budget spent: a task
+        in_pass = len(state.tasks)
+        await asyncio.gather(*state.tasks)
+        await asyncio.sleep(0)  # the loop ran its callbacks: the budget is back
+        first.data_received(_request("/v2/models/m/infer"))
+        second.data_received(_request("/v2/models/m/infer"))
+        return in_pass, len(state.tasks), len(state2.tasks)
+
+    in_pass, after_refill, other = asyncio.run(exchange())
+    assert (in_pass, after_refill, other) == (1, 0, 0)
