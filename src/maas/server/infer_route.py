@@ -21,7 +21,7 @@ from starlette.types import Receive, Scope, Send
 from maas.errors import MaasError, ResourceExhausted
 from maas.monitor.tracing import current as tracing_current
 from maas.protocol import rest_codec
-from maas.server.access import REQUEST_ID, Exchange, exchange_of, request_id
+from maas.server.access import REQUEST_ID, UNREAD, Exchange, exchange_of, request_id
 from maas.server.auth import OPEN_PATHS
 from maas.server.body import ClientGone, read_asgi_body
 from maas.server.errors import status_of
@@ -84,7 +84,7 @@ class InferEndpoint:
         extra: list[tuple[bytes, bytes]] = []
         req: InferenceRequest | None = None
         try:
-            why = self._shed(name, version)
+            why = self.shed(name, version, scope.get(UNREAD, 0.0))
             if why is not None:  # refused before the body is read: shedding must stay cheap
                 raise ResourceExhausted(why)
             body = await read_asgi_body(receive, exchange.content_length, self.limit)
@@ -134,9 +134,13 @@ class InferEndpoint:
         await send({"type": "http.response.body", "body": content})
         exchange.response_bytes = len(content)  # what a counting wrapper found too, when one was on the way
 
-    def _shed(self, name: str, version: str | None) -> str | None:
+    def shed(self, name: str, version: str | None, unread_s: float = 0.0) -> str | None:
+        """Why a request for (name, version) would be refused for overload now (before its body is read);
+        `unread_s`: how long it waited unread in the socket buffer, when the protocol knows."""
         shed = getattr(self.dataplane, "shed", None)
-        return shed(name, version) if shed is not None else None
+        if shed is None:
+            return None
+        return shed(name, version, unread_s) if unread_s else shed(name, version)
 
     @staticmethod
     def _decode(body: bytes, name: str, version: str | None, header_len: str | None) -> InferenceRequest:

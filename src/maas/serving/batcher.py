@@ -183,15 +183,18 @@ class Batcher:
             wait = max(wait, time.monotonic() - self._queue[0].enqueued)
         return wait
 
-    def overloaded(self) -> str | None:
+    def overloaded(self, unread_s: float = 0.0) -> str | None:
         """Why a one-row request would be refused right now (queue full, or expected to wait longer than the
-        maximum queue wait), or None; the transports ask before reading a body, so shedding stays cheap."""
+        maximum queue wait), or None; the transports ask before reading a body, so shedding stays cheap.
+        `unread_s`: how long the request already waited unread in the server's socket buffer (a burst that
+        the event loop cannot read at once waits there), which counts against the maximum queue wait too."""
         if len(self._queue) >= self.policy.max_queue_size:
             return f"{self.label}: the queue is full ({self.policy.max_queue_size} requests); retry later"
         wait = self.expected_wait(1)
-        if wait > self.policy.max_queue_wait_s:
-            return (f"{self.label}: overloaded, the expected wait of {wait * 1e3:.0f} ms exceeds the maximum queue "
-                    f"wait ({self.policy.max_queue_wait_s * 1e3:.0f} ms); retry later")
+        if wait + unread_s > self.policy.max_queue_wait_s:
+            already = f"{unread_s * 1e3:.0f} ms unread plus " if unread_s else ""
+            return (f"{self.label}: overloaded, {already}the expected wait of {wait * 1e3:.0f} ms exceeds the "
+                    f"maximum queue wait ({self.policy.max_queue_wait_s * 1e3:.0f} ms); retry later")
         return None
 
     async def stop(self, grace_s: float) -> None:

@@ -194,10 +194,11 @@ class ServingDataPlane:
         return {"model_stats": [s.to_dict() for s in selected]}
 
     # --- inference --------------------------------------------------------------------------------------
-    def shed(self, name: str, version: str | None = None) -> str | None:
+    def shed(self, name: str, version: str | None = None, unread_s: float = 0.0) -> str | None:
         """Why a request for (name, version) would be refused for overload now, asked before its body is read
         or decoded (a refusal that costs a full decode made the loop, not the queue, the bottleneck); None when
-        it may proceed or cannot be told cheaply (an alias, a version not loaded)."""
+        it may proceed or cannot be told cheaply (an alias, a version not loaded). `unread_s`: see
+        `Batcher.overloaded`."""
         if version in (None, ""):
             number = self.repository.default_version(name)
         elif is_ascii_int(version):
@@ -205,7 +206,7 @@ class ServingDataPlane:
         else:
             return None
         loaded = self.repository.get_loaded(name, number) if number is not None else None
-        return loaded.batcher.overloaded() if loaded is not None else None
+        return loaded.batcher.overloaded(unread_s) if loaded is not None else None
 
     async def infer(self, request: InferenceRequest) -> InferenceResponse:
         started = time.monotonic()
