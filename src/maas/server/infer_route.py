@@ -20,6 +20,7 @@ from starlette.types import Receive, Scope, Send
 
 from maas.errors import MaasError, ResourceExhausted
 from maas.monitor.tracing import current as tracing_current
+from maas.numbers import is_ascii_int
 from maas.protocol import rest_codec
 from maas.server.access import REQUEST_ID, UNREAD, Exchange, exchange_of, request_id
 from maas.server.auth import OPEN_PATHS
@@ -30,7 +31,8 @@ from maas.serving.contract import DataPlane, InferenceRequest
 log = logging.getLogger(__name__)
 
 INFER_PATH = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer")
-# Bodies at least this large are decoded off the event loop; below it the thread hop costs more than it saves.
+# JSON at least this large is parsed (or written) off the event loop; below it the thread hop costs more than it
+# saves. Binary tensors are never the reason: they are read in place and written with one copy.
 OFFLOAD_BYTES = 256 * 1024
 BINARY_HEADER = b"inference-header-content-length"
 
@@ -91,12 +93,11 @@ class InferEndpoint:
             exchange.request_bytes = len(body)
             if trace is not None:
                 trace.read = time.monotonic()
-            big = len(body) >= OFFLOAD_BYTES
-            req = await asyncio.to_thread(self._decode, body, name, version, header_len) if big else (
-                self._decode(body, name, version, header_len))
+            req = await asyncio.to_thread(self._decode, body, name, version, header_len) if (
+                _costly_decode(body, header_len)) else self._decode(body, name, version, header_len)
             req.request_id = exchange.request_id
             req.headers = RawHeaders(headers)  # a split's sticky header
-            content, binary_len, exchange.version = await self._infer(req, big)
+            content, binary_len, exchange.version = await self._infer(req)
             status, exchange.outcome = 200, "ok"
             extra.append((b"x-model-version", exchange.version.encode()))
             if binary_len is not None:
@@ -146,15 +147,27 @@ class InferEndpoint:
     def _decode(body: bytes, name: str, version: str | None, header_len: str | None) -> InferenceRequest:
         return rest_codec.decode_request(body, name, version, header_len)
 
-    async def _infer(self, req: InferenceRequest, big: bool) -> tuple[bytes, int | None, str]:
+    async def _infer(self, req: InferenceRequest) -> tuple[bytes, int | None, str]:
         trace = self.tracer and tracing_current()
         if trace:
             trace.decoded = time.monotonic()
         resp = await self.dataplane.infer(req)
-        if big or sum(t.data.nbytes for t in resp.outputs) >= OFFLOAD_BYTES:
+        if rest_codec.json_output_bytes(resp, req) >= OFFLOAD_BYTES:
             content, binary_len = await asyncio.to_thread(rest_codec.encode_response, resp, req)
         else:
             content, binary_len = rest_codec.encode_response(resp, req)
         if trace:
             trace.encoded = time.monotonic()
         return content, binary_len, resp.model_version
+
+
+def _costly_decode(body: bytes, header_len: str | None) -> bool:
+    """Whether decoding `body` is worth a thread hop: a large JSON body, or a binary body whose JSON header is
+    large or declares BYTES tensors (split element by element). A ResNet-sized binary tensor (600 KB) is read in
+    place: two hops for it (decode and encode) had been the whole of that request's work on the loop."""
+    if len(body) < OFFLOAD_BYTES:
+        return False
+    if header_len is None or not is_ascii_int(header_len.strip()):
+        return True  # all JSON (a malformed length fails in the decoder, wherever it runs)
+    n = int(header_len.strip())
+    return n >= OFFLOAD_BYTES or body.find(b'"BYTES"', 0, n) >= 0
