@@ -39,6 +39,9 @@ def _record(verb: str, params: dict[str, Any], outcome: str) -> None:
 
 
 def audited(verb: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    if getattr(fn, "audited_verb", None) == verb:
+        return fn  # wrapped already: a command module's Typer is registered again on each build of the CLI
+
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -52,6 +55,7 @@ def audited(verb: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         _record(verb, kwargs, "ok")
         return result
 
+    wrapper.audited_verb = verb  # type: ignore[attr-defined]
     return wrapper
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import typer
-from rich.console import Console
 
 from maas.config import Settings
 from maas.errors import Code, InvalidArgument, MaasError
@@ -32,8 +31,16 @@ EXIT_CODES = {
     Code.INTERNAL: 1,
 }
 
-console = Console()
-err_console = Console(stderr=True)
+
+def __getattr__(name: str) -> Any:
+    """`console` and `err_console` (rich consoles on stdout and stderr), made on first use: rich is not
+    imported by `maas serve`, which prints nothing through them unless it fails."""
+    if name in ("console", "err_console"):
+        from rich.console import Console
+
+        value = globals()[name] = Console(stderr=name == "err_console")
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class CliState:
@@ -97,7 +104,7 @@ def fail(message: str, code: int = 1) -> NoReturn:
         sys.stderr.write(json.dumps({"error": message}) + "\n")
         sys.stderr.flush()
     else:
-        err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+        __getattr__("err_console").print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -116,8 +123,9 @@ def print_json(obj: Any) -> None:
 @contextmanager
 def progress(description: str) -> Iterator[None]:
     """A spinner on stderr for long work; silent when stderr is not a terminal."""
-    if not err_console.is_terminal:
+    err = __getattr__("err_console")
+    if not err.is_terminal:
         yield
         return
-    with err_console.status(description):
+    with err.status(description):
         yield

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from maas.cli import context
-from maas.cli.context import console, handle_errors, print_json
+from maas.cli.context import handle_errors, print_json
 
 encryption_app = typer.Typer(help="Encryption at rest of the artifact store (AES-256-GCM envelope).",
                              no_args_is_help=True)
@@ -21,15 +21,15 @@ def status(json_: JsonFlag = False) -> None:
     st = context.state.registry().encryption_status()
     if json_:
         return print_json(st.to_dict())
-    console.print(f"encryption: {'on' if st.encrypted else 'off'}")
-    console.print(f"master key: {st.key_source}" + (f" (current {st.current_key})" if st.current_key else ""))
-    console.print(f"blobs: {st.blobs} ({st.sealed} encrypted, {st.plaintext} plaintext)")
+    context.console.print(f"encryption: {'on' if st.encrypted else 'off'}")
+    context.console.print(f"master key: {st.key_source}" + (f" (current {st.current_key})" if st.current_key else ""))
+    context.console.print(f"blobs: {st.blobs} ({st.sealed} encrypted, {st.plaintext} plaintext)")
     for kid, n in sorted(st.by_key.items()):
-        console.print(f"  key {kid}: {n}")
+        context.console.print(f"  key {kid}: {n}")
     if st.rotation_in_progress:
-        console.print("a key rotation is unfinished: run `maas encryption rotate` to complete it")
+        context.console.print("a key rotation is unfinished: run `maas encryption rotate` to complete it")
     if not st.encrypted:
-        console.print("run `maas encryption enable` to encrypt this home")
+        context.console.print("run `maas encryption enable` to encrypt this home")
 
 
 @encryption_app.command("enable")
@@ -40,7 +40,7 @@ def enable(json_: JsonFlag = False) -> None:
     st = context.state.registry().encryption_status()
     if json_:
         return print_json({"sealed": sealed, **st.to_dict()})
-    console.print(f"encryption on: {sealed} blob(s) encrypted now, {st.sealed} of {st.blobs} encrypted in all")
+    context.console.print(f"encryption on: {sealed} blob(s) encrypted now, {st.sealed} of {st.blobs} encrypted in all")
 
 
 @encryption_app.command("rotate")
@@ -50,4 +50,5 @@ def rotate(json_: JsonFlag = False) -> None:
     new_id, rewrapped, retired = context.state.registry().rotate_master_key()
     if json_:
         return print_json({"current_key": new_id, "rewrapped": rewrapped, "retired": retired})
-    console.print(f"master key {new_id}: {rewrapped} data key(s) re-wrapped, retired {', '.join(retired) or 'none'}")
+    context.console.print(
+        f"master key {new_id}: {rewrapped} data key(s) re-wrapped, retired {', '.join(retired) or 'none'}")

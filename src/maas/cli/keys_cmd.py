@@ -99,9 +99,5 @@ def audit(
 
 
 def register(app: typer.Typer) -> None:
-    """Registered last: wraps the changing verbs of every command module for the audit log."""
-    from maas.cli import audited
-
     app.add_typer(keys_app, name="keys")
     app.command("audit")(handle_errors(audit))
-    audited.install(app)

@@ -2,23 +2,62 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from typer.core import TyperGroup
 
 from maas import __version__
-from maas.cli.context import console, exit_codes_text, handle_errors, print_json, set_home, state
+from maas.cli import audited, context
+from maas.cli.context import exit_codes_text, handle_errors, print_json, set_home, state
 from maas.cli.encryption_cmd import encryption_app
 from maas.cli.quiet import quiet_third_parties
 from maas.cli.usage import OneLineErrorsGroup
 
+# The commands of the other command modules, by name, in the order `maas --help` lists them. A module is
+# imported (and its commands built) when one of its commands is invoked or the commands are listed, so that
+# `maas serve` does not pay for the rest of the CLI at start (issue #19).
+COMMAND_MODULES = {
+    "import": "import_cmd", "export": "import_cmd", "eval": "eval_cmd", "compare": "eval_cmd", "cv": "eval_cmd",
+    "optimize": "optimize_cmd", "train": "train_cmd", "jobs": "jobs_cmd", "monitor": "monitor_cmd",
+    "keys": "keys_cmd", "audit": "keys_cmd", "traffic": "traffic_cmd", "rollout": "traffic_cmd",
+    "explain": "explain_cmd",
+}
+
+
+class LazyCommandsGroup(OneLineErrorsGroup):
+    """The root group: `COMMAND_MODULES` are registered on first use, each on a Typer of its own whose changing
+    verbs are wrapped for the audit log (audited.py), as the root's own are."""
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        module = COMMAND_MODULES.get(cmd_name)
+        if module is not None and cmd_name not in self.commands:
+            self._load(module)
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        for module in dict.fromkeys(COMMAND_MODULES.values()):
+            self._load(module)
+        # Typer lists a Typer's commands before its groups, each in the order they were added: so here too.
+        return sorted(super().list_commands(ctx), key=lambda name: isinstance(self.commands[name], TyperGroup))
+
+    def _load(self, module: str) -> None:
+        if all(name in self.commands for name, m in COMMAND_MODULES.items() if m == module):
+            return
+        sub = typer.Typer()
+        importlib.import_module(f"maas.cli.{module}").register(sub)
+        audited.install(sub)
+        for name, command in typer.main.get_group(sub).commands.items():
+            self.add_command(command, name)
+
+
 app = typer.Typer(
     name="maas", help="maas: register, convert, optimize and serve models.", no_args_is_help=True,
-    pretty_exceptions_enable=False, add_completion=False, cls=OneLineErrorsGroup,
+    pretty_exceptions_enable=False, add_completion=False, cls=LazyCommandsGroup,
     epilog=f"Exit codes: {exit_codes_text()}.",
 )
 models_app = typer.Typer(help="Models in the registry.", no_args_is_help=True)
@@ -34,7 +73,7 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts."
 
 def _version_cb(value: bool) -> None:
     if value:
-        console.print(f"maas {__version__}")
+        context.console.print(f"maas {__version__}")
         raise typer.Exit()
 
 
@@ -54,6 +93,8 @@ def root(
 @handle_errors
 def models_list(json_: JsonFlag = False) -> None:
     """List models with their newest version and aliases."""
+    from rich.table import Table
+
     models = state.registry().list_models()
     if json_:
         return print_json([m.to_dict() for m in models])
@@ -61,7 +102,7 @@ def models_list(json_: JsonFlag = False) -> None:
     for m in models:
         aliases = ", ".join(f"{k}→{v}" for k, v in m.aliases.items())
         table.add_row(m.name, str(m.latest_version or "-"), aliases, m.description)
-    console.print(table)
+    context.console.print(table)
 
 
 @models_app.command("show")
@@ -72,9 +113,9 @@ def models_show(name: str, json_: JsonFlag = False) -> None:
     model, versions = reg.get_model(name), reg.list_versions(name)
     if json_:
         return print_json({**model.to_dict(), "versions": [v.to_dict() for v in versions]})
-    console.print(f"[bold]{model.name}[/bold]  {model.description}")
+    context.console.print(f"[bold]{model.name}[/bold]  {model.description}")
     for k, v in model.tags.items():
-        console.print(f"  tag {k}={v}")
+        context.console.print(f"  tag {k}={v}")
     _print_versions(versions)
 
 
@@ -89,11 +130,13 @@ def models_delete(
     if not yes:
         typer.confirm(f"Delete model {name!r} and all its versions?", abort=True)
     reg.delete_model(name)
-    console.print(f"deleted {name}")
+    context.console.print(f"deleted {name}")
 
 
 # --- versions --------------------------------------------------------------------------------------------
 def _print_versions(versions: list) -> None:  # type: ignore[type-arg]
+    from rich.table import Table
+
     table = Table("version", "state", "aliases", "format", "parent", "created", "description")
     for v in versions:
         parent = f"{v.lineage.parent} ({v.lineage.transform})" if v.lineage.parent else "-"
@@ -101,7 +144,7 @@ def _print_versions(versions: list) -> None:  # type: ignore[type-arg]
         table.add_row(
             str(v.version), str(v.state), ", ".join(v.aliases), v.source_format, parent, created, v.description
         )
-    console.print(table)
+    context.console.print(table)
 
 
 @versions_app.command("list")
@@ -124,13 +167,13 @@ def versions_show(
     if json_:
         return print_json(v.to_dict())
     d = v.to_dict()
-    console.print(f"[bold]{v.ref}[/bold]  {v.state}  {v.description}")
+    context.console.print(f"[bold]{v.ref}[/bold]  {v.state}  {v.description}")
     for key in ("aliases", "tags", "source_format", "lineage", "signature", "config", "metrics", "parity"):
         if d.get(key):
-            console.print(f"  {key}: ", d[key], highlight=False)
+            context.console.print(f"  {key}: ", d[key], highlight=False)
     for a in v.artifacts:
-        console.print(f"  artifact {a.role}: sha256:{a.sha256} ({a.size} bytes)")
-    console.print(f"  created {d['created_at']} by {v.created_by}")
+        context.console.print(f"  artifact {a.role}: sha256:{a.sha256} ({a.size} bytes)")
+    context.console.print(f"  created {d['created_at']} by {v.created_by}")
 
 
 @versions_app.command("archive")
@@ -140,7 +183,7 @@ def versions_archive(ref: str, json_: JsonFlag = False) -> None:
     v = state.registry().archive(ref)
     if json_:
         return print_json(v.to_dict())
-    console.print(f"archived {v.ref}")
+    context.console.print(f"archived {v.ref}")
 
 
 # --- aliases and tags ------------------------------------------------------------------------------------
@@ -152,7 +195,7 @@ def alias_set(name: str, alias: str, version: str, json_: JsonFlag = False) -> N
     v = state.registry().set_alias(name, alias, version)
     if json_:
         return print_json(v.to_dict())
-    console.print(f"{name}@{alias} → {v.version}")
+    context.console.print(f"{name}@{alias} → {v.version}")
 
 
 @alias_app.command("rm")
@@ -160,7 +203,7 @@ def alias_set(name: str, alias: str, version: str, json_: JsonFlag = False) -> N
 def alias_rm(name: str, alias: str) -> None:
     """Remove an alias."""
     state.registry().remove_alias(name, alias)
-    console.print(f"removed {name}@{alias}")
+    context.console.print(f"removed {name}@{alias}")
 
 
 @app.command("tag")
@@ -179,9 +222,15 @@ def tag(
     reg = state.registry()
     if model:
         m = reg.update_model(ModelRef.parse(ref).name, tags=pairs, remove_tags=remove)
-        return print_json(m.to_dict()) if json_ else console.print(f"{m.name} tags: {m.tags}")
+        if json_:
+            return print_json(m.to_dict())
+        context.console.print(f"{m.name} tags: {m.tags}")
+        return None
     v = reg.tag(ref, pairs, remove)
-    return print_json(v.to_dict()) if json_ else console.print(f"{v.ref} tags: {v.tags}")
+    if json_:
+        return print_json(v.to_dict())
+    context.console.print(f"{v.ref} tags: {v.tags}")
+    return None
 
 
 # --- operations ------------------------------------------------------------------------------------------
@@ -193,7 +242,7 @@ def config(json_: JsonFlag = False) -> None:
     if json_:
         return print_json(data)
     for k, v in data.items():
-        console.print(f"{k} = {v}", highlight=False, markup=False)
+        context.console.print(f"{k} = {v}", highlight=False, markup=False)
 
 
 @app.command("gc")
@@ -206,7 +255,7 @@ def gc(
     report = state.registry().gc(timedelta(seconds=grace))
     if json_:
         return print_json(report.to_dict())
-    console.print(
+    context.console.print(
         f"removed {report.removed_blobs} blobs, {report.removed_temp_files} temp files, "
         f"{report.removed_pending_versions} pending versions, {report.removed_uploads} expired uploads; "
         f"freed {report.freed_bytes} bytes"
@@ -248,8 +297,9 @@ def serve(
         "--cuda/--no-cuda", help="onnxruntime's CUDA provider (env MAAS_USE_CUDA, off).")] = None,
     ray: Annotated[str | None, typer.Option(
         "--ray", metavar="[ADDRESS|auto|local]",
-        help="Serve on a Ray cluster (needs the `ray` extra): one Ray Serve deployment per model, with "
-             "--set NAME.num_replicas / min_replicas / max_replicas / target_ongoing_requests. auto: the "
+        help="Serve on a Ray cluster (needs the `ray` extra): one Ray Serve deployment per model (models "
+             "registered while it runs get theirs), with --set NAME.num_replicas / min_replicas / max_replicas / "
+             "target_ongoing_requests. auto: the "
              "cluster `ray start` runs here (also `--ray` alone); local: a one-node Ray in this process.")] = None,
 ) -> None:
     """Serve the registry: control API, KServe v2 REST and gRPC, and the web console at /, in one process (or on
@@ -295,34 +345,10 @@ def demo(
     if json_:
         return print_json([v.to_dict() for v in made])
     if not made:
-        console.print("the registry already has the digits demo; nothing added")
+        context.console.print("the registry already has the digits demo; nothing added")
 
 
-def _register_command_modules() -> None:
-    from maas.cli import (
-        eval_cmd,
-        explain_cmd,
-        import_cmd,
-        jobs_cmd,
-        keys_cmd,
-        monitor_cmd,
-        optimize_cmd,
-        traffic_cmd,
-        train_cmd,
-    )
-
-    import_cmd.register(app)
-    eval_cmd.register(app)
-    optimize_cmd.register(app)
-    train_cmd.register(app)
-    jobs_cmd.register(app)
-    monitor_cmd.register(app)
-    keys_cmd.register(app)
-    traffic_cmd.register(app)
-    explain_cmd.register(app)
-
-
-_register_command_modules()
+audited.install(app)  # the root's own changing verbs (the command modules' are wrapped as they load)
 
 
 def main() -> None:

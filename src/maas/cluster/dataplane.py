@@ -2,8 +2,9 @@
 its own deployment is sent to one of that deployment's replicas (Ray Serve picks it) instead of run here.
 
 The replica resolves the version itself (alias, traffic split, sticky header) from the shared registry, so
-alias moves, splits and rollouts apply on every replica within one poll interval. Models without a
-deployment (registered after the start) are served by the ingress's own data plane, as in one process.
+alias moves, splits and rollouts apply on every replica within one poll interval. A model whose deployment is
+not running yet (registered after the start: `cluster/discovery.py` attaches it once it is) is served by the
+ingress's own data plane, as in one process.
 A replica that died (its node lost) is retried on another within the request's deadline: inference is
 idempotent. Whatever the failure, the client gets maas's own error, never Ray's trace.
 
@@ -54,17 +55,40 @@ def _set_timeout(request: InferenceRequest, seconds_left: float) -> None:
 
 
 class ClusterDataPlane(ServingDataPlane):
-    """`handles`: model name -> Ray Serve handle of that model's deployment (with an `infer_many` method);
-    `max_calls`: model name -> handle calls this ingress keeps in flight to it (scaling.ReplicaScaling)."""
+    """`handles`: model name -> Ray Serve handle of that model's deployment (with an `infer_many` method), changed
+    while serving by `attach` / `detach`; `max_calls`: model name -> handle calls this ingress keeps in flight to
+    it (scaling.ReplicaScaling)."""
 
-    def __init__(self, *args: Any, handles: Mapping[str, Any], max_calls: Mapping[str, int] | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(self, *args: Any, handles: Mapping[str, Any] | None = None,
+                 max_calls: Mapping[str, int] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.handles = dict(handles)
+        self.handles: dict[str, Any] = {}
+        # Kept after a detach (the counters on /metrics go on counting if the model comes back).
+        self.coalescers: dict[str, Coalescer[InferenceRequest, Outcome]] = {}
         limits = max_calls or {}
-        self.coalescers = {name: Coalescer(_sender(h), limits.get(name, CALLS_PER_REPLICA), prepare=_set_timeout)
-                           for name, h in self.handles.items()}
+        for name, handle in (handles or {}).items():
+            self.attach(name, handle, limits.get(name, CALLS_PER_REPLICA))
         self.metrics.registry.register(_CallCollector(self.coalescers))
+        # Rollouts of a model with a deployment are judged by its replicas, which see its requests; this
+        # ingress sees none of them, and its empty windows would be written as "inconclusive" decisions that
+        # race the replicas' (the first decision of a step wins) and, ten in a row, pause the rollout.
+        self.traffic.controller.served = self._drives_rollout
+
+    def _drives_rollout(self, name: str) -> bool:
+        return name not in self.handles and self.repository.serves(name)
+
+    def attach(self, name: str, handle: Any, max_calls: int) -> None:
+        """From now on `name`'s requests go to its deployment (those already waiting in a group keep theirs)."""
+        calls = self.coalescers.get(name)
+        if calls is None:
+            self.coalescers[name] = Coalescer(_sender(handle), max_calls, prepare=_set_timeout)
+        else:
+            calls.send, calls.max_calls = _sender(handle), max_calls
+        self.handles[name] = handle
+
+    def detach(self, name: str) -> None:
+        """From now on the ingress serves `name` itself (requests already sent finish on their replica)."""
+        self.handles.pop(name, None)
 
     def shed(self, name: str, version: str | None = None) -> str | None:
         return None if name in self.handles else super().shed(name, version)  # the replica sheds its own

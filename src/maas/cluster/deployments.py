@@ -11,6 +11,7 @@ already runs the whole transport (auth, limits, error codes) that the single-pro
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -18,6 +19,8 @@ from typing import Any
 from ray import serve
 
 from maas.cluster.dataplane import ClusterDataPlane, pack_error
+from maas.cluster.following import app_name, model_of
+from maas.cluster.scaling import CALLS_PER_REPLICA, ReplicaScaling, resolve
 from maas.config import Settings
 from maas.errors import Internal, MaasError
 from maas.serving.contract import InferenceRequest
@@ -90,14 +93,16 @@ class ModelReplica:
 class Ingress:
     """The routes of `maas serve` (REST, control API, OpenAI, console) and its gRPC server, run by maas's own
     uvicorn and grpc.aio servers inside this replica: the same edge (limits, auth, errors) as one process.
+    It finds the model deployments itself (`cluster/discovery.py`), those of the start and those added later.
 
     Ray Serve's HTTP proxy was measured first: it added ~55 ms of CPU per request (its proxy actor plus the
     ASGI bridge in the replica) and cut the tiny CNN to 3% of single-process throughput (docs/scaling.md)."""
 
     async def __init__(  # type: ignore[misc]  # Ray Serve awaits an async constructor
         self, settings: Settings, models: list[str] | None, overrides: Mapping[str, ModelOverrides],
-        handles: Mapping[str, Any], max_calls: Mapping[str, int] | None = None,
+        scaling_overrides: Mapping[str, Mapping[str, int | float]],
     ) -> None:
+        from maas.cluster.discovery import DeploymentDiscovery
         from maas.monitor.tracing import tracer_from_environment
         from maas.registry import Registry
         from maas.server.app import create_app
@@ -105,8 +110,11 @@ class Ingress:
 
         registry = Registry(settings)
         options = ServingOptions.from_settings(settings, tuple(models) if models else None, overrides)
-        self.dataplane = ClusterDataPlane(registry, options, handles=handles, max_calls=max_calls)
+        self.dataplane = ClusterDataPlane(registry, options)
         self.dataplane.tracer = tracer_from_environment(settings.tracing)
+        self.discovery = DeploymentDiscovery(self.dataplane, model_app_statuses, model_handle,
+                                             functools.partial(_max_calls, registry, scaling_overrides),
+                                             settings.poll_interval_s)
         app = create_app(settings, registry, self.dataplane, models=models)
         self.server = http_server(settings, app, self.dataplane)  # its lifespan starts gRPC and the data plane
         self.task = asyncio.get_running_loop().create_task(self.server.serve(), name="maas ingress")
@@ -115,12 +123,20 @@ class Ingress:
                 self.task.result()  # the start's own error (a port in use…) fails the replica
                 raise RuntimeError("the ingress's HTTP server stopped while starting")
             await asyncio.sleep(0.05)
+        await self.discovery.sync()  # the models loaded: those whose deployment already runs go to it at once
+        self.discovery.start()
+
+    async def settle(self) -> list[str]:
+        """Look the deployments up now (the driver asks once they all run); the models sent to replicas."""
+        await self.discovery.sync()
+        return sorted(self.dataplane.handles)
 
     async def check_health(self) -> None:
         if self.task.done() or not self.dataplane.live():
             raise RuntimeError("the ingress's servers have stopped")
 
     async def __del__(self) -> None:
+        await self.discovery.stop()
         self.server.should_exit = True
         await asyncio.wait_for(asyncio.shield(self.task), 30)
 
@@ -134,6 +150,28 @@ def ingress_deployment(num_cpus: float = 1.0, num_replicas: int = 1) -> Any:
     )
 
 
-def model_deployment(model: str, options: dict[str, Any]) -> Any:
-    return serve.deployment(ModelReplica, name=f"model-{model}", health_check_period_s=2.0,
-                            health_check_timeout_s=10.0, logging_config=QUIET, **options)
+def model_application(settings: Settings, model: str, scaling: ReplicaScaling,
+                      overrides: Mapping[str, ModelOverrides]) -> Any:
+    """`model`'s deployment, bound: the application named `app_name(model)` (`cluster/following.py`)."""
+    options = scaling.deployment_options()
+    deployment: Any = serve.deployment(ModelReplica, name=app_name(model), health_check_period_s=2.0,
+                                       health_check_timeout_s=10.0, logging_config=QUIET, **options)
+    return deployment.bind(settings, model, overrides, options["ray_actor_options"]["num_cpus"])
+
+
+def model_app_statuses() -> dict[str, str]:
+    """Model name -> its application's status (RUNNING, DEPLOYING, …), from Serve's controller."""
+    apps = serve.status().applications
+    return {model: app.status.value for name, app in apps.items() if (model := model_of(name)) is not None}
+
+
+def model_handle(model: str) -> Any:
+    return serve.get_deployment_handle(app_name(model), app_name=app_name(model))
+
+
+def _max_calls(registry: Any, scaling_overrides: Mapping[str, Mapping[str, int | float]], model: str) -> int:
+    """The handle calls in flight to `model`'s deployment, from the config its deployment was sized by."""
+    try:
+        return resolve(registry.get(model).config, model, scaling_overrides.get(model)).calls_in_flight()
+    except MaasError:  # deleted meanwhile, or a bad config.scaling (the driver kept the old size)
+        return CALLS_PER_REPLICA

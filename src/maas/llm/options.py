@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from maas.llm.engine import EngineOptions
+if TYPE_CHECKING:  # the engine loads with the first text-generation model, not with every server
+    from maas.llm.engine import EngineOptions
 
 
 class LlmSettings(BaseSettings):
@@ -20,4 +23,6 @@ class LlmSettings(BaseSettings):
     embedding_waiting: int = Field(64, ge=0, description="Embedding requests queued per model; then 429")
 
     def engine(self) -> EngineOptions:
+        from maas.llm.engine import EngineOptions
+
         return EngineOptions(self.max_running, self.max_waiting, self.kv_cache_tokens, self.request_timeout_s)

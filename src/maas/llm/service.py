@@ -9,20 +9,20 @@ import logging
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
 from maas.errors import InvalidParameter, MaasError, NotFound, ResourceExhausted, Unavailable
 from maas.llm import is_language_model
-from maas.llm.engine import ContinuousBatchingEngine
-from maas.llm.genai_runtime import RUNTIME as GENAI
-from maas.llm.importing import materialize
 from maas.llm.metrics import LlmMetrics, VersionObserver
 from maas.llm.options import LlmSettings
 from maas.registry import ModelVersion, Registry
 from maas.serving.single_flight import SingleFlight
 from maas.types import ModelRef, check_name
+
+if TYPE_CHECKING:  # the engine, the runtimes and the import code load with the first language model
+    from maas.llm.engine import ContinuousBatchingEngine
 
 log = logging.getLogger(__name__)
 
@@ -152,12 +152,17 @@ class LanguageModelService:
         observer = self.metrics.observer(version.model, str(version.version))
         loaded = LoadedLanguageModel(version, kind, runtime, observer, workdir)
         if kind == "text-generation":
+            from maas.llm.engine import ContinuousBatchingEngine
+
             loaded.engine = ContinuousBatchingEngine(runtime, self.settings.engine(), observer)
         self._loaded[(version.model, version.version)] = loaded
         log.info("loaded %s (%s, context %d)", version.ref, kind, loaded.context_length)
         return loaded
 
     def _build_runtime(self, version: ModelVersion, kind: str, workdir: Path) -> Any:
+        from maas.llm.genai_runtime import RUNTIME as GENAI
+        from maas.llm.importing import materialize
+
         directory = materialize(self.registry, version, workdir / "model")
         if kind == "embedding":
             from maas.llm.embedding import TransformersEmbeddingRuntime

@@ -4,9 +4,8 @@ home is encrypted) or compression wraps it without the log knowing. Paths are re
 from __future__ import annotations
 
 import io
-from typing import Protocol
-
-import fsspec
+import threading
+from typing import Any, Protocol
 
 from maas.security import envelope
 from maas.security.key_provider import KeyProvider
@@ -20,12 +19,37 @@ class LogWriter(Protocol):
 
 
 class FsspecLogWriter:
-    """Files under `url` (a local folder or any fsspec URL); a file appears whole (written, then renamed)."""
+    """Files under `url` (a local folder or any fsspec URL); a file appears whole (written, then renamed).
+
+    A local folder is opened on first use, not when the server starts: the log is idle until a version samples
+    predictions, and fsspec's import was a few percent of `maas serve`'s start to ready. A remote URL is opened
+    at once, so that a wrong one fails the start as before."""
 
     def __init__(self, url: str) -> None:
-        self.fs, root = fsspec.core.url_to_fs(url)
-        self.root = root.rstrip("/")
-        self.fs.makedirs(self.root, exist_ok=True)
+        self.url = url
+        self._opened: tuple[Any, str] | None = None
+        self._lock = threading.Lock()
+        if "://" in url and not url.startswith("file://"):
+            self._open()
+
+    def _open(self) -> tuple[Any, str]:
+        with self._lock:
+            if self._opened is None:
+                import fsspec
+
+                fs, root = fsspec.core.url_to_fs(self.url)
+                root = root.rstrip("/")
+                fs.makedirs(root, exist_ok=True)
+                self._opened = fs, root
+            return self._opened
+
+    @property
+    def fs(self) -> Any:
+        return (self._opened or self._open())[0]
+
+    @property
+    def root(self) -> str:
+        return (self._opened or self._open())[1]
 
     def _full(self, path: str) -> str:
         return f"{self.root}/{path}" if path else self.root

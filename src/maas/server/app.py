@@ -1,6 +1,7 @@
-"""The composition root of the HTTP side: one FastAPI app with the control API, KServe v2 and v1 routes,
-/metrics, and a lifespan that starts and stops the data plane and the gRPC server with it, behind the edge
-(edge.py) that every request passes: request ids, limits, auth, access log, and the fast infer route."""
+"""The composition root of the HTTP side: the services the routes call, a lifespan that starts and stops them
+with the data plane and the gRPC server, and the edge (edge.py) that every request passes: request ids, limits,
+auth, access log, and the fast infer route. The FastAPI app with the other routes (routes.py) is built after
+the server is ready: see deferred_app.py for where and why."""
 
 from __future__ import annotations
 
@@ -11,39 +12,21 @@ from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
-from fastapi import FastAPI
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.responses import Response
-from starlette.staticfiles import StaticFiles
-
-from maas import __version__
 from maas.config import Settings
-from maas.console import pages as console_pages
 from maas.console.gate import ConsoleGate
 from maas.console.sessions import SessionStore
 from maas.jobs import JobRunner
 from maas.jobs.handlers import handlers as job_handlers
+from maas.llm.service import LanguageModelService
 from maas.monitor.history import MetricsHistory
 from maas.registry import Registry
 from maas.security import Authorizer
 from maas.security.last_used import flush_last_used
-from maas.server import (
-    control,
-    docs,
-    errors,
-    explain_api,
-    jobs_api,
-    keys_api,
-    monitor_api,
-    openai_api,
-    rest_v1,
-    rest_v2,
-    traffic_api,
-    uploads_api,
-)
 from maas.server.auth import RestAuth
+from maas.server.deferred_app import DeferredApp
 from maas.server.edge import Edge, build_edge
 from maas.server.infer_route import InferEndpoint
+from maas.server.monitor_api import drift_gauges
 
 log = logging.getLogger(__name__)
 
@@ -53,23 +36,25 @@ def create_app(
     grpc: bool = True, shutdown_grace_s: float = 10.0,
 ) -> Edge:
     """`dataplane` is a started-on-lifespan `ServingDataPlane`; gRPC is served beside HTTP when `grpc`. The
-    FastAPI app is the edge's innermost layer (`edge.app…`)."""
+    FastAPI app is the edge's innermost layer once built (`edge.app…`, after the `DeferredApp`)."""
     keys, audit = registry.key_store(), registry.audit_log()
     authorizer = Authorizer(keys, settings.api_key)
     jobs = JobRunner(registry.job_store(), job_handlers(registry), max_concurrent=settings.max_jobs,
                      created_by=settings.user)
-    explainer = explain_api.service(registry, dataplane, settings)
-
-    gauges = monitor_api.drift_gauges(registry, dataplane, settings)
+    gauges = drift_gauges(registry, dataplane, settings)
     history = MetricsHistory(dataplane.metrics.registry)  # the console's charts, without a Prometheus
     sessions = SessionStore(registry.sql_store())  # in the registry's database: shared, survives restarts
-
-    from maas.llm.service import LanguageModelService
-
     llm = LanguageModelService(registry, dataplane.metrics.registry)
+    closers: list[Any] = []  # what the routes' build made that shutdown closes (the explainer's pool)
+
+    def build() -> Any:
+        from maas.server.routes import Services, build_api
+
+        return build_api(Services(settings, registry, dataplane, keys, audit, authorizer, jobs, history,
+                                  sessions, llm), closers)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan() -> AsyncIterator[None]:
         await dataplane.start(models)
         await llm.start(models)
         jobs.start()
@@ -81,13 +66,14 @@ def create_app(
 
             grpc_server, port = await start_grpc_server(dataplane, settings, settings.host, settings.grpc_port,
                                                         authorizer=authorizer, audit=audit)
-            app.state.grpc_port = port
+            deferred.state.grpc_port = port
             log.info("gRPC listening on %s:%s", settings.host, port)
         flusher = asyncio.create_task(flush_last_used(authorizer))
         try:
             yield
         finally:
             flusher.cancel()
+            await deferred.settle()
             await asyncio.to_thread(authorizer.flush_last_used, True)
             if grpc_server is not None:
                 await grpc_server.stop(shutdown_grace_s)
@@ -96,36 +82,13 @@ def create_app(
             await asyncio.to_thread(jobs.stop, shutdown_grace_s)
             await asyncio.to_thread(gauges.stop)
             await asyncio.to_thread(history.stop)
-            explainer.close()
+            for closer in closers:
+                closer.close()
             await asyncio.to_thread(authorizer.close)
 
-    app = FastAPI(
-        title="maas", version=__version__, lifespan=lifespan,
-        description="Model registry control API and KServe v2 / Triton-compatible inference.",
-        docs_url=None, redoc_url=None,  # docs.install serves /docs from local assets
-    )
-    errors.install(app)
-    docs.install(app)
-    app.include_router(rest_v2.router(dataplane, settings))
-    app.include_router(rest_v1.router(dataplane, settings))
-    app.include_router(monitor_api.router(registry, dataplane, settings))  # before control's {name:path}
-    app.include_router(traffic_api.router(registry))  # before control's catch-all /models/{name:path}
-    app.include_router(openai_api.router(llm, registry, settings))
-    app.include_router(control.router(registry, settings, jobs))
-    app.include_router(jobs_api.router(jobs, settings))
-    app.include_router(uploads_api.router(registry, settings, jobs))
-    app.include_router(keys_api.router(keys, audit, authorizer))
-    app.include_router(explain_api.router(explainer, settings))
-    console = console_pages.Console(registry, dataplane, jobs, keys, authorizer, history, sessions)
-    app.include_router(console_pages.router(console))
-    app.mount(console_pages.STATIC_URL, StaticFiles(packages=[("maas.console", "static")]), name="console-static")
-
-    @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
-        return Response(generate_latest(dataplane.metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-    app.state.authorizer = authorizer
+    deferred = DeferredApp(build, lifespan, dataplane)
+    deferred.state.authorizer = authorizer
     infer = InferEndpoint(dataplane, settings.max_request_bytes)
-    return build_edge(app, infer, console=partial(ConsoleGate, sessions=sessions), auth=RestAuth(authorizer),
+    return build_edge(deferred, infer, console=partial(ConsoleGate, sessions=sessions), auth=RestAuth(authorizer),
                       audit=audit, max_control_body_bytes=settings.max_control_body_bytes,
                       max_request_bytes=settings.max_request_bytes, max_upload_bytes=settings.max_upload_bytes)

@@ -1,15 +1,18 @@
-"""Maps the core error tree to HTTP statuses (the REST edge) — the one place that knows both."""
+"""Maps the core error tree to HTTP statuses (the REST edge) — the one place that knows both.
+
+FastAPI is imported only by `install` and `error_response`: the infer and health routes and the gRPC side use
+`status_of` and must not pull FastAPI in at start (the FastAPI app is built after ready, see deferred_app.py)."""
 
 from __future__ import annotations
 
 import logging
-
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from typing import TYPE_CHECKING
 
 from maas.errors import Code, MaasError, PayloadTooLarge
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +44,17 @@ ERROR_CODE_HEADER = "maas-error-code"
 
 def error_response(status: int, message: str, code: Code | None = None) -> JSONResponse:
     """Every error body is `{"error": message}` (KServe v2's shape), on every route."""
+    from fastapi.responses import JSONResponse
+
     headers = {ERROR_CODE_HEADER: code.value} if code is not None else None
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 def install(app: FastAPI) -> None:
+    from fastapi import Request
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
     @app.exception_handler(MaasError)
     async def _maas(_req: Request, exc: MaasError) -> JSONResponse:
         status = status_of(exc)

@@ -36,12 +36,13 @@ def is_loopback(host: str) -> bool:
             return False
 
 
-def check_bind(settings: Settings, registry_keys: bool = False) -> None:
+def check_bind(settings: Settings, registry_keys: bool | Callable[[], bool] = False) -> None:
     """Safe default: only loopback may be served without an API key (MAAS_API_KEY or `maas keys create`),
-    and a non-loopback address without TLS is served with a warning."""
+    and a non-loopback address without TLS is served with a warning. `registry_keys` (whether the registry
+    has keys) may be a function, asked only for a non-loopback address."""
     if is_loopback(settings.host):
         return
-    if not settings.api_key and not registry_keys:
+    if not settings.api_key and not (registry_keys() if callable(registry_keys) else registry_keys):
         raise FailedPrecondition(
             f"refusing to bind {settings.host} without an API key: create one with `maas keys create`, set "
             "MAAS_API_KEY or pass --api-key (or bind 127.0.0.1)"
@@ -78,8 +79,14 @@ class _Server(uvicorn.Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
-        if self.started and not self.should_exit and self.announce is not None:
-            self.announce(self)
+        if self.started and not self.should_exit:
+            from maas.server.deferred_app import deferred_app_of
+
+            deferred = deferred_app_of(self.config.loaded_app)
+            if deferred is not None:  # the routes past infer and health, built now that both listeners accept
+                deferred.build_soon()
+            if self.announce is not None:
+                self.announce(self)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
@@ -97,7 +104,7 @@ def build_server(
 
     check_tls(settings)
     registry = Registry(settings)
-    check_bind(settings, registry_keys=bool(registry.key_store().list()))
+    check_bind(settings, registry_keys=lambda: bool(registry.key_store().list()))
     options = ServingOptions.from_settings(
         settings, tuple(models) if models else None, parse_overrides(overrides or []))
     dataplane = ServingDataPlane(registry, options)

@@ -3,16 +3,16 @@ gauges' refresh thread started with the server. Translation only; the report is 
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
+from typing import TYPE_CHECKING, Any
 
 from maas.config import Settings
 from maas.monitor.gauges import DriftGauges
 from maas.monitor.log_writer import LogWriter, open_log_writer
 from maas.registry import Registry
 from maas.types import check_name
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
 
 
 def log_writer(dataplane: Any, registry: Registry, settings: Settings) -> LogWriter:
@@ -23,6 +23,9 @@ def log_writer(dataplane: Any, registry: Registry, settings: Settings) -> LogWri
 
 
 def router(registry: Registry, dataplane: Any, settings: Settings) -> APIRouter:
+    from fastapi import APIRouter  # here: drift_gauges is made at start, the routes after ready
+    from starlette.concurrency import run_in_threadpool
+
     r = APIRouter(prefix="/api/v1", tags=["monitor"])
 
     @r.get("/models/{name}/drift")

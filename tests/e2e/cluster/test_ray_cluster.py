@@ -177,9 +177,12 @@ def _node_of(tag: str) -> str:
 
 
 def _running(deployment: str) -> list[str]:
+    """The running replicas of a model's deployment (each model is its own application, named as it)."""
     from ray import serve
 
-    app = serve.status().applications["maas"]
+    app = serve.status().applications.get(deployment)
+    if app is None or deployment not in app.deployments:
+        return []
     return [r for r, n in app.deployments[deployment].replica_states.items() for _ in range(n) if r == "RUNNING"]
 
 
@@ -282,6 +285,164 @@ def test_alias_move_and_split_reach_every_replica(served: Served) -> None:
                 seen.add((_node_of(r["parameters"]["maas_replica"]), r["model_version"]))
         TrafficService(reg).clear_split("lin")
     assert len(seen) == 4, f"each node should serve both arms of the split: {seen}"
+    client.close()
+
+
+def _open(served: Served) -> Any:
+    from maas.registry import Registry
+
+    return Registry.open(served.home, database_url=served.database_url, artifacts_url=os.environ["MAAS_ARTIFACTS_URL"])
+
+
+def test_a_model_registered_while_serving_gets_its_own_replicas(served: Served) -> None:
+    import tritonclient.grpc as grpcclient
+    import tritonclient.http as httpclient
+    from ray import serve
+    from tritonclient.utils import InferenceServerException
+
+    http = httpclient.InferenceServerClient(served.http, concurrency=4)
+    lin_before = {_http_infer(http).get_response()["parameters"]["maas_replica"] for _ in range(16)}
+    calls_before = _sample(httpx.get(f"http://{served.http}/metrics", timeout=30).text,
+                           "maas_ray_handle_calls_total", "lin")
+    with _open(served) as reg:
+        reg.publish("late", {"model.onnx": linear_model()}, source_format="onnx",
+                    config={"scaling": {"num_replicas": 1, "num_cpus": 0.25}})
+    want, tag, by_ingress = linear_reference(LINEAR_X)[0], None, 0
+    deadline = time.monotonic() + 120
+    while tag is None:  # the ingress answers it itself (once it has loaded it) until the deployment runs
+        assert time.monotonic() < deadline, f"no replica of 'late' answered within 120 s\n{_tail(served)}"
+        try:
+            result = _http_infer(http, "late")
+        except InferenceServerException as exc:
+            assert "not found" in str(exc), exc  # the ingress's registry poll has not seen it yet
+            time.sleep(0.2)
+            continue
+        np.testing.assert_allclose(result.as_numpy("y"), want, rtol=1e-6)
+        tag = result.get_response().get("parameters", {}).get("maas_replica")
+        if tag is None:
+            by_ingress += 1
+            time.sleep(0.2)
+    print(f"'late': {by_ingress} answers from the ingress before its replica took over")  # shown with -s
+    assert _node_of(tag) != served.cluster.head_node.node_id[:12]
+    assert len(_running("model-late")) == 1  # the size from the version's config.scaling
+    grpc = grpcclient.InferenceServerClient(served.grpc)
+    answer = grpc.infer("late", [_input(grpcclient)]).get_response(as_json=True)
+    assert answer["parameters"]["maas_replica"]["string_param"].rsplit("@", 1)[1] == _node_of(tag)
+    # nothing else was redeployed: the same lin replicas, and the ingress's counters went on (no restart)
+    lin_after = {_http_infer(http).get_response()["parameters"]["maas_replica"] for _ in range(16)}
+    assert lin_after <= lin_before, (lin_before, lin_after)
+    calls_after = _sample(httpx.get(f"http://{served.http}/metrics", timeout=30).text,
+                          "maas_ray_handle_calls_total", "lin")
+    assert calls_after >= calls_before + 16
+    # deleted from the registry: its application goes, and the model is a 404 again
+    with _open(served) as reg:
+        reg.delete_model("late")
+    deadline = time.monotonic() + 60
+    while "model-late" in serve.status().applications:
+        assert time.monotonic() < deadline, "model-late's application was not deleted within 60 s"
+        time.sleep(0.5)
+    with pytest.raises(InferenceServerException, match="not found"):
+        _http_infer(http, "late")
+    http.close()
+    grpc.close()
+
+
+def _tail(served: Served) -> str:
+    return served.log.read_text(errors="replace")[-3000:]
+
+
+def test_a_split_set_through_the_control_api_applies_on_the_ray_path(served: Served) -> None:
+    import tritonclient.grpc as grpcclient
+    import tritonclient.http as httpclient
+
+    base = f"http://{served.http}/api/v1/models/lin/traffic"
+    r = httpx.put(base, json={"arms": [{"version": 1, "weight": 50}, {"version": 2, "weight": 50}]}, timeout=30)
+    assert r.status_code == 200, r.text
+    client = httpclient.InferenceServerClient(served.http, concurrency=8)
+    try:
+        deadline, seen = time.monotonic() + 30, set()
+        while seen != {"1", "2"}:  # the replicas load version 1 again before it takes its share
+            assert time.monotonic() < deadline, f"the split did not reach the replicas within 30 s: {seen}"
+            seen |= {_http_infer(client).get_response()["model_version"] for _ in range(4)}
+        futures = [client.async_infer("lin", [_input(httpclient)]) for _ in range(64)]
+        answers = [f.get_result().get_response() for f in futures]
+        versions = [a["model_version"] for a in answers]
+        assert all("maas_replica" in a["parameters"] for a in answers)  # computed by replicas, not the ingress
+        assert 12 <= versions.count("1") <= 52, versions  # 50/50: 32 ± 4 expected, five deviations allowed
+        body = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4], "data": [1, 2, 3, 4]}]}
+        rest = [httpx.post(f"http://{served.http}/v2/models/lin/infer", json=body, timeout=30) for _ in range(16)]
+        assert {x.headers["x-model-version"] for x in rest} == {"1", "2"}
+        assert all(x.headers["x-model-version"] == x.json()["model_version"] for x in rest)
+        grpc = grpcclient.InferenceServerClient(served.grpc)
+        grpc_versions = {grpc.infer("lin", [_input(grpcclient)]).get_response(as_json=True)["model_version"]
+                         for _ in range(16)}
+        assert grpc_versions == {"1", "2"}
+        # a sticky header: the same user always reaches the same arm, on whichever replica
+        r = httpx.put(base, json={"arms": [{"version": 1, "weight": 50}, {"version": 2, "weight": 50}],
+                                  "sticky_header": "X-User-Id"}, timeout=30)
+        assert r.status_code == 200, r.text
+        time.sleep(1)  # > the replicas' poll interval (0.2 s) and a reload of nothing new
+        arms: dict[str, set[str]] = {}
+        for user in (f"user-{i}" for i in range(16)):
+            for _ in range(3):
+                answer = client.infer("lin", [_input(httpclient)], headers={"X-User-Id": user}).get_response()
+                arms.setdefault(user, set()).add(answer["model_version"])
+        assert all(len(v) == 1 for v in arms.values()), arms
+        assert set().union(*arms.values()) == {"1", "2"}, arms
+        grpc.close()
+    finally:
+        httpx.delete(base, timeout=30)
+        client.close()
+
+
+def test_a_rollout_is_judged_by_the_replicas_and_promoted(served: Served) -> None:
+    import tritonclient.http as httpclient
+
+    # production is on 2 (the alias test); roll out to 1. The two versions disagree on every input (negated
+    # weights): agreement and class shift are switched off, so the judging is on failures and the quota.
+    thresholds = {"min_requests": 3, "mirror_fraction": 0, "max_psi": 1000, "max_p99_ratio": 1000}
+    r = httpx.post(f"http://{served.http}/api/v1/models/lin/rollout", timeout=30,
+                   json={"to": 1, "steps": [25, 50, 75], "interval_s": 1, "thresholds": thresholds})
+    assert r.status_code == 201, r.text
+    stop, seen, failures = threading.Event(), set(), []
+
+    def load() -> None:
+        c = httpclient.InferenceServerClient(served.http, concurrency=1, network_timeout=30)
+        while not stop.is_set():
+            try:
+                seen.add(_http_infer(c).get_response()["model_version"])
+            except Exception as exc:
+                failures.append(repr(exc))
+        c.close()
+
+    threads = [threading.Thread(target=load, daemon=True) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        deadline = time.monotonic() + 60
+        while (rollout := httpx.get(f"http://{served.http}/api/v1/models/lin/rollout", timeout=30).json())[
+                "state"] == "running":
+            assert time.monotonic() < deadline, f"the rollout did not finish within 60 s: {rollout}"
+            time.sleep(0.5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert rollout["state"] == "succeeded", rollout
+    assert not failures, failures[:3]
+    assert seen == {"1", "2"}  # both arms answered while it ran
+    # Every step was judged by a replica that measured requests, none by the ingress: it sees none of them,
+    # and its empty window, written first, would hold the step as inconclusive (here its decisions come too
+    # late to be written, so tests/unit/cluster/test_discovery.py pins that it does not judge).
+    measured = [d for d in rollout["decisions"] if "stable" in d["figures"]]
+    assert len(measured) >= 3, rollout["decisions"]
+    for d in measured:
+        assert d["figures"]["stable"]["requests"] + d["figures"]["candidate"]["requests"] > 0, d
+    client = httpclient.InferenceServerClient(served.http)
+    deadline = time.monotonic() + 30
+    while _http_infer(client).get_response()["model_version"] != "1":  # promoted: production moved on
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
     client.close()
 
 

@@ -17,6 +17,8 @@ pytest.importorskip("ray")
     ([], "cannot reach the Ray cluster at 127.0.0.1:{port}"),
     (["--set", "lin.num_replicas=two"], "--set 'lin.num_replicas=two': num_replicas needs an integer"),
     (["--set", "lin.max_batch_size=-1"], "max_batch_size needs a non-negative integer"),
+    (["--models", "missing"], "model 'missing' not found"),  # a named model must exist at the start
+    (["--set", "ghost.num_replicas=2"], "--set names 'ghost', which is not served as a tensor model"),
 ])
 def test_refusals_are_one_line(tmp_path: Path, extra: list[str], message: str) -> None:
     port = free_port()  # nothing listens there
