@@ -236,6 +236,8 @@ class Batcher:
     # --- scheduling -------------------------------------------------------------------------------------
     def _pump(self) -> None:
         """Hand batches to idle instances while the queue has work that should not wait any longer."""
+        if self.slots is not None and self.slots.refused(self):
+            return  # waiting for a slot of the model's pool, which calls run_now: no need to look at the queue
         while self._idle and self._queue:
             self._drop_abandoned()
             if not self._queue:

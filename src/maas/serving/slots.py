@@ -73,6 +73,10 @@ class SlotPool:
         """Whether the batch that just took a slot is the only one running (the solo session may take it)."""
         return self.in_use <= 1
 
+    def refused(self, member: Member) -> bool:
+        """Whether `member` is waiting for a slot that is not free (it is granted one with `run_now`)."""
+        return member in self._waiting and (self.in_use >= self.size or self._reserve is not None)
+
     def take(self, member: Member) -> bool:
         """Whether `member` may dispatch a batch now; if not, it waits and is granted a slot later."""
         if member in self._granted:
