@@ -19,6 +19,7 @@ from maas.errors import DeadlineExceeded, Internal, InvalidArgument, MaasError, 
 from maas.monitor.records import PredictionRecord, PredictionSink
 from maas.numbers import is_ascii_int, parse_finite
 from maas.registry import Registry, State
+from maas.serving.batcher import last_pending
 from maas.serving.classification import classify
 from maas.serving.contract import (
     InferenceRequest,
@@ -246,7 +247,11 @@ class ServingDataPlane:
             elapsed = time.monotonic() - started
             self.metrics.request_done(model, version, protocol, outcome, elapsed)
             if routed is not None and loaded is not None:
-                self.traffic.after(routed, loaded, request, response, outcome, elapsed)
+                waited = 0.0  # for a rollout's judgement: the wait for another arm's run is not this arm's
+                if loaded.batcher.slots is not None and response is not None:
+                    pending = last_pending.get()
+                    waited = pending.slot_wait if pending is not None else 0.0
+                self.traffic.after(routed, loaded, request, response, outcome, elapsed, waited)
 
     async def _infer(
         self, loaded: LoadedVersion, request: InferenceRequest, started: float
