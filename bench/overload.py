@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import json
 import os
 import random
@@ -49,6 +50,30 @@ def linear_onnx() -> bytes:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8).SerializeToString()
 
 
+def slow_onnx(size: int = 3072, rounds: int = 1) -> bytes:
+    """x [N, 4] -> y [N, 3] like `linear_onnx`, after `rounds` products of two size x size matrices built from
+    x (seconds of one core per row): the model that holds its one instance while the refusals are timed."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.arange(12, dtype=np.float32).reshape(4, 3) / 10, "w")
+    w1 = numpy_helper.from_array(np.full((4, size), 1e-3, dtype=np.float32), "w1")
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["lin"]), helper.make_node("MatMul", ["x", "w1"], ["a"]),
+             helper.make_node("Unsqueeze", ["a", "ax2"], ["col"]), helper.make_node("Unsqueeze", ["a", "ax1"], ["row"]),
+             helper.make_node("MatMul", ["col", "row"], ["m0"])]
+    for i in range(rounds):
+        nodes.append(helper.make_node("MatMul", [f"m{i}", "m0"], [f"m{i + 1}"]))
+    nodes += [helper.make_node("ReduceMax", [f"m{rounds}"], ["big"], keepdims=0, axes=[1, 2]),
+              helper.make_node("Min", ["big", "zero"], ["nil"]),
+              helper.make_node("Unsqueeze", ["nil", "ax1"], ["nil2"]), helper.make_node("Add", ["lin", "nil2"], ["y"])]
+    consts = [numpy_helper.from_array(np.array([2], dtype=np.int64), "ax2"),
+              numpy_helper.from_array(np.array([1], dtype=np.int64), "ax1"),
+              numpy_helper.from_array(np.zeros(1, dtype=np.float32), "zero")]
+    graph = helper.make_graph(nodes, "slow", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])], [w, w1, *consts])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8).SerializeToString()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -64,7 +89,20 @@ def rss_mb(pid: int) -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
-def start(home: Path, args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], int, int]:
+def loop_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of `pid`'s main thread, the one running the event loop (/proc, Linux)."""
+    fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def listen_overflows() -> int:
+    """The kernel's count of connections dropped because a listen queue was full (all sockets)."""
+    rows = [line.split() for line in Path("/proc/net/netstat").read_text().splitlines() if line.startswith("TcpExt:")]
+    return int(dict(zip(rows[0], rows[1], strict=True)).get("ListenOverflows", 0))
+
+
+def start(home: Path, args: argparse.Namespace, slow: bool = False) -> tuple[subprocess.Popen[bytes], int, int]:
+    """`maas serve` with the linear model, or (`slow`) with only the slow one, one request queued at most."""
     import httpx
 
     sys.path.insert(0, str(ROOT / "src"))
@@ -72,10 +110,16 @@ def start(home: Path, args: argparse.Namespace) -> tuple[subprocess.Popen[bytes]
     from maas.registry import Registry
 
     with Registry(Settings(home=home)) as reg:
-        reg.publish("linear", {"model.onnx": linear_onnx()},
-                    config={"max_batch_size": 8, "batching": {"max_queue_delay_us": 500}})
+        if slow:
+            reg.publish("linear", {"model.onnx": slow_onnx()},
+                        config={"max_batch_size": 0, "batching": {"instances": 1, "intra_op_threads": 1}})
+        else:
+            reg.publish("linear", {"model.onnx": linear_onnx()},
+                        config={"max_batch_size": 8, "batching": {"max_queue_delay_us": 500}})
     http_port, grpc_port = free_port(), free_port()
     env = {**os.environ, "MAAS_HOME": str(home), "PYTHONPATH": str(args.src)}
+    if slow:
+        env["MAAS_MAX_QUEUE_SIZE"] = "1"
     if args.max_queue_wait_ms is not None:
         env["MAAS_MAX_QUEUE_WAIT_MS"] = str(args.max_queue_wait_ms)
     if args.max_in_flight is not None:
@@ -175,14 +219,90 @@ def p99(samples: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1e3 if ordered else float("nan")
 
 
-def unloaded(proto: str, port: int, requests: int, work: Path) -> float:
-    """p99 (ms) of `requests` sequential requests from one h2load client."""
+def unloaded(proto: str, port: int, requests: int, work: Path, pid: int) -> tuple[float, float]:
+    """p99 (ms) of `requests` sequential requests from one h2load client; the event loop's CPU µs per request."""
+    cpu = loop_cpu_s(pid)
     r = read_h2load(h2load(proto, port, requests, 1, work, f"{proto}-unloaded", 1), work / f"{proto}-unloaded.log")
-    return p99([s for _, s in r["latencies"]])
+    return p99([s for _, s in r["latencies"]]), (loop_cpu_s(pid) - cpu) / requests * 1e6
+
+
+def refusal_cost(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """The event loop's CPU µs per refusal, REST and gRPC: a server whose one instance is busy with a request
+    of the slow model (seconds) and whose queue (1) holds another refuses every request of a burst of
+    `--clients` ("the queue is full"); its main thread's CPU over the burst ÷ the refusals."""
+    import httpx
+
+    home = work / "slow-home"
+    proc, http_port, grpc_port = start(home, args, slow=True)
+    out: dict[str, Any] = {}
+    try:
+        url = f"http://127.0.0.1:{http_port}/v2/models/linear/infer"
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            held = [pool.submit(httpx.post, url, content=BODY, timeout=600)]
+            time.sleep(1.0)  # the first one runs; the second waits in the queue of one
+            held.append(pool.submit(httpx.post, url, content=BODY, timeout=600))
+            time.sleep(1.0)
+            for proto in args.protocols.split(","):
+                port = http_port if proto == "rest" else grpc_port
+                connections = args.clients if proto == "rest" else max(1, args.clients // 256)
+                cpu = loop_cpu_s(proc.pid)
+                r = read_h2load(h2load(proto, port, args.clients, connections, work, f"{proto}-refused"),
+                                work / f"{proto}-refused.log")
+                spent = loop_cpu_s(proc.pid) - cpu
+                refused = (sum(1 for code, _ in r["latencies"] if code == 429) if proto == "rest"
+                           else r["grpc_errors"].get(8, 0))  # 8: RESOURCE_EXHAUSTED
+                out[proto] = {"refused": refused, "of": args.clients, "burst_s": round(r["seconds"], 2),
+                              "loop_us_per_refusal": round(spent / max(refused, 1) * 1e6)}
+                if proto == "rest":  # the same over 64 kept-alive connections: the refusal without its connection
+                    cpu = loop_cpu_s(proc.pid)
+                    r = read_h2load(h2load(proto, port, args.clients, 64, work, "rest-refused-kept", 1),
+                                    work / "rest-refused-kept.log")
+                    refused = sum(1 for code, _ in r["latencies"] if code == 429)
+                    out["rest_keep_alive"] = {"refused": refused, "of": args.clients,
+                                              "loop_us_per_refusal": round((loop_cpu_s(proc.pid) - cpu)
+                                                                           / max(refused, 1) * 1e6)}
+            proc.terminate()  # the held requests end with the server
+            concurrent.futures.wait(held, timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(30)
+    return out
+
+
+def stats(http_port: int) -> dict[str, float]:
+    """The linear model's cumulative statistics (Triton's extension): seconds and counts per stage."""
+    import httpx
+
+    doc = httpx.get(f"http://127.0.0.1:{http_port}/v2/models/linear/stats", timeout=30).json()["model_stats"][0]
+    out = {}
+    for stage, figures in doc["inference_stats"].items():
+        out[f"{stage}_n"], out[f"{stage}_s"] = figures["count"], figures["ns"] / 1e9
+    return out
+
+
+def split(before: dict[str, float], after: dict[str, float], client: list[float],
+          inside: list[float]) -> dict[str, Any]:
+    """Where an admitted request's time went, in mean ms: outside maas (from the client's send to the first
+    byte maas read, plus the answer's way back), inside maas but outside the data plane (parse, route, decode,
+    encode, send), validation, the batch queue, the model run, and the result's way back to the loop."""
+    d = {k: after[k] - before.get(k, 0.0) for k in after}
+    n = max(d["success_n"], 1)
+
+    def ms(seconds: float) -> float:
+        return round(seconds / n * 1e3, 2)
+
+    client_mean = sum(client) / len(client) if client else float("nan")
+    inside_mean = sum(inside) / len(inside) if inside else float("nan")
+    return {"client": round(client_mean * 1e3, 2), "outside_maas": round((client_mean - inside_mean) * 1e3, 2),
+            "edge_parse_encode": round(inside_mean * 1e3 - ms(d["success_s"]), 2),
+            "validate": ms(d["compute_input_s"]), "queue": ms(d["queue_s"]), "compute": ms(d["compute_infer_s"]),
+            "result_to_loop_and_output": ms(d["success_s"] - d["queue_s"] - d["compute_input_s"]
+                                            - d["compute_infer_s"])}
 
 
 def bursts(proto: str, port: int, proc: subprocess.Popen[bytes], home: Path, args: argparse.Namespace,
-           work: Path) -> dict[str, Any]:
+           work: Path, http_port: int) -> dict[str, Any]:
     ok: list[float] = []  # client-side seconds of admitted requests (REST: all; gRPC: the probes)
     every: list[float] = []  # client-side seconds of every answer
     statuses: Counter[str] = Counter()
@@ -191,6 +311,7 @@ def bursts(proto: str, port: int, proc: subprocess.Popen[bytes], home: Path, arg
     errored = 0
     took: list[float] = []
     offset = (home / "serve.log").stat().st_size
+    cpu, overflows, stats_before = loop_cpu_s(proc.pid), listen_overflows(), stats(http_port)
     for i in range(args.bursts):
         time.sleep(args.pause)
         probes = args.probes if proto == "grpc" else 0
@@ -217,8 +338,11 @@ def bursts(proto: str, port: int, proc: subprocess.Popen[bytes], home: Path, arg
         lines, offset = access_lines(home / "serve.log", offset, proto)
         logged.update(s for s, _ in lines)
         inside_ok.extend(t for s, t in lines if s in ("200", "OK"))
+    cpu = loop_cpu_s(proc.pid) - cpu
+    where = split(stats_before, stats(http_port), ok, inside_ok)
     return {"ok": ok, "every": every, "statuses": statuses, "logged": logged, "inside_ok": inside_ok,
-            "errored": errored, "burst_s": took}
+            "errored": errored, "burst_s": took, "loop_us_per_request": cpu / (args.clients * args.bursts) * 1e6,
+            "listen_overflows": listen_overflows() - overflows, "split_mean_ms": where}
 
 
 def main() -> int:
@@ -232,6 +356,8 @@ def main() -> int:
     parser.add_argument("--src", type=Path, default=ROOT / "src", help="the tree served (e.g. an older src/)")
     parser.add_argument("--max-queue-wait-ms", type=float, default=None)
     parser.add_argument("--max-in-flight", type=int, default=None, help="MAAS_MAX_HTTP/GRPC_IN_FLIGHT for the run")
+    parser.add_argument("--no-refusal-cost", dest="refusal_cost", action="store_false",
+                        help="skip the phase that times refusals alone (a second server, a slow model)")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # h2load inherits it: one descriptor per client
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 2 * args.clients + 256)), hard))
@@ -242,9 +368,9 @@ def main() -> int:
         try:
             for proto in args.protocols.split(","):
                 port = http_port if proto == "rest" else grpc_port
-                base = unloaded(proto, port, args.unloaded_requests, work)
+                base, answer_us = unloaded(proto, port, args.unloaded_requests, work, proc.pid)
                 before = rss_mb(proc.pid)
-                b = bursts(proto, port, proc, home, args, work)
+                b = bursts(proto, port, proc, home, args, work, http_port)
                 after = rss_mb(proc.pid)
                 shed_code = "429" if proto == "rest" else "RESOURCE_EXHAUSTED"
                 good = "200" if proto == "rest" else "OK"
@@ -262,11 +388,17 @@ def main() -> int:
                     "other": other, "transport_errors": b["errored"],
                     "refusals_with_access_line": f"{b['logged'][shed_code]}/{b['statuses'][shed_code]}",
                     "rss_before_mb": round(before[0]), "rss_after_mb": round(after[0]), "rss_peak_mb": round(after[1]),
+                    "loop_us_per_answer_unloaded": round(answer_us),
+                    "loop_us_per_request_in_bursts": round(b["loop_us_per_request"]),
+                    "listen_overflows": b["listen_overflows"], "split_mean_ms": b["split_mean_ms"],
                     "load_avg": round(os.getloadavg()[0], 1),
                 }), flush=True)
         finally:
             proc.terminate()
             proc.wait(30)
+        if args.refusal_cost:
+            print(json.dumps({"refusal_cost": refusal_cost(args, work), "load_avg": round(os.getloadavg()[0], 1)}),
+                  flush=True)
     return 0
 
 

@@ -1,4 +1,5 @@
-"""The cost of traffic features on the serving path: no split, a two-arm split (50/50) and 10% shadow traffic,
+"""The cost of traffic features on the serving path: no split, a one-arm split, two-arm splits (50/50 and 90/10)
+and 10% shadow traffic,
 on the tiny CNN at concurrency 32, in the same run against one `maas serve`, driven by C load generators (REST
 JSON and REST binary with wrk, gRPC with h2load). Rounds alternate the three models, the order rotated each
 round, so drift in the machine's load hits each alike; besides req/s, each cell reads the server process's CPU
@@ -32,9 +33,10 @@ import run as bench  # noqa: E402
 
 CASES = {  # model name -> its traffic split (None: no split, today's behaviour)
     "plain": None,
-    "split": {"arms": [{"version": 1, "weight": 50}, {"version": 2, "weight": 50}]},
     # one arm: routing and per-arm metrics without splitting the batches over two versions' queues
     "one-arm": {"arms": [{"version": 1, "weight": 100}]},
+    "50-50": {"arms": [{"version": 1, "weight": 50}, {"version": 2, "weight": 50}]},
+    "90-10": {"arms": [{"version": 1, "weight": 90}, {"version": 2, "weight": 10}]},  # the issue's own example
     "shadow": {"arms": [{"version": 1, "weight": 100}], "shadow": {"version": 2, "fraction": 0.1}},
 }
 

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     max_http_in_flight: int = Field(
         8192, ge=1, description="HTTP requests in flight at once; past it maas answers 429 at once"
     )
+    http_backlog: int = Field(
+        8192, ge=1, le=65535, description="Connections waiting to be accepted (listen backlog; the kernel caps it "
+        "at net.core.somaxconn)"
+    )
     max_queue_size: int = Field(1024, ge=1, description="Requests queued per loaded version; 429 past it")
     max_queue_wait_ms: float = Field(
         500.0, gt=0, le=3_600_000, description="A request expected to wait longer in a queue is refused at once (429)"

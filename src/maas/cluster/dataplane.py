@@ -90,8 +90,8 @@ class ClusterDataPlane(ServingDataPlane):
         """From now on the ingress serves `name` itself (requests already sent finish on their replica)."""
         self.handles.pop(name, None)
 
-    def shed(self, name: str, version: str | None = None) -> str | None:
-        return None if name in self.handles else super().shed(name, version)  # the replica sheds its own
+    def shed(self, name: str, version: str | None = None, unread_s: float = 0.0) -> str | None:
+        return None if name in self.handles else super().shed(name, version, unread_s)  # the replica sheds its own
 
     async def infer(self, request: InferenceRequest) -> InferenceResponse:
         handle = self.handles.get(request.model_name)

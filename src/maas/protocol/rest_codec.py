@@ -298,6 +298,13 @@ def wants_binary(request: InferenceRequest) -> dict[str, bool]:
     }
 
 
+def json_output_bytes(response: InferenceResponse, request: InferenceRequest) -> int:
+    """The array bytes of the outputs `encode_response` will write as JSON numbers (the costly part)."""
+    per_output = wants_binary(request)
+    default_binary = request.parameters.get("binary_data_output") is True
+    return sum(t.data.nbytes for t in response.outputs if not per_output.get(t.name, default_binary))
+
+
 def encode_response(response: InferenceResponse, request: InferenceRequest) -> tuple[bytes, int | None]:
     """InferenceResponse -> (body, JSON header length when binary outputs follow it, else None)."""
     per_output = wants_binary(request)

@@ -163,6 +163,13 @@ class Authorizer:
         self._fresh()
         return self._any_key
 
+    @property
+    def open_now(self) -> bool:
+        """Whether no key is required, known without waiting (False until the keys have been read once)."""
+        if self._env_hash is not None or (self.keys is not None and not self._loaded):
+            return False
+        return not self.required
+
     # --- decisions --------------------------------------------------------------------------------------
     def authenticate(self, token: str | None) -> Principal:
         """The principal of a token, charged one request against its rate; raises when it lets nobody in."""

@@ -31,6 +31,11 @@ _ID_COUNTER = itertools.count(1)
 
 
 EXCHANGE = "maas.exchange"  # the ASGI scope key under which REST routes find the request's `Exchange`
+# The ASGI scope key of the `time.perf_counter()` at which the protocol read the request's first bytes (the
+# access log's latency counts from there: the wait for the ASGI task to start is the server's too).
+ARRIVED = "maas.arrived"
+# The scope key of the seconds an infer request waited unread in the kernel's socket buffer (http_limits.py).
+UNREAD = "maas.unread_s"
 
 
 @dataclass(slots=True)

@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from maas.errors import MaasError
 from maas.protocol import rest_codec
 from maas.security import AuditLog
-from maas.server.access import EXCHANGE, REQUEST_ID, Exchange, log_access, request_id
+from maas.server.access import ARRIVED, EXCHANGE, REQUEST_ID, Exchange, log_access, request_id
 from maas.server.auth import OPEN_PATHS, AuthMiddleware, RestAuth, error_messages, principal_of
 from maas.server.body_limits import ControlBodyLimit
 from maas.server.cross_site import CrossSiteGuard
@@ -49,7 +49,7 @@ class Edge:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        started = time.perf_counter()
+        started = scope.get(ARRIVED) or time.perf_counter()
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         content_length = None
         cookie = False
@@ -122,6 +122,29 @@ class Edge:
             exchange.outcome = "invalid_argument"
         else:
             await self.app(scope, receive_counted, send_with_id)
+
+    def shed_early(self, method: str, path: str, headers: list[tuple[bytes, bytes]],
+                   unread_s: float = 0.0) -> tuple[str, str, str] | None:
+        """For the HTTP protocol, as soon as a request's headers are parsed (http_limits.py): (model, version,
+        why) when it is an infer request that its route would refuse for overload (`InferEndpoint.shed`, with
+        `unread_s`, the time it waited unread in the socket buffer) and nothing on its way would answer first:
+        no cookie (the console gate), a body within the size limit (the 413), and a server that needs no key
+        (with keys, auth answers first: a caller without one learns nothing of the queues). None otherwise:
+        the request then takes its usual way."""
+        if method != "POST" or not path.startswith(INFER_PREFIX) or not self.auth.authorizer.open_now:
+            return None
+        content_length = None
+        for key, value in headers:
+            if key == b"cookie":
+                return None
+            if key == b"content-length" and content_length is None:
+                content_length = value
+        match = self.infer.match({"type": "http", "method": method, "path": path})
+        if match is None or not path.isprintable() or self._over_limit(path, content_length) is not None:
+            return None
+        name, version = match.group(1), match.group(2)
+        why = self.infer.shed(name, version, unread_s)
+        return (name, version or "", why) if why is not None else None
 
     def _over_limit(self, path: str, content_length: bytes | None) -> str | None:
         """A body declared larger than the route may take is refused before a byte of it is read."""

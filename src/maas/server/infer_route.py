@@ -20,8 +20,9 @@ from starlette.types import Receive, Scope, Send
 
 from maas.errors import MaasError, ResourceExhausted
 from maas.monitor.tracing import current as tracing_current
+from maas.numbers import is_ascii_int
 from maas.protocol import rest_codec
-from maas.server.access import REQUEST_ID, Exchange, exchange_of, request_id
+from maas.server.access import REQUEST_ID, UNREAD, Exchange, exchange_of, request_id
 from maas.server.auth import OPEN_PATHS
 from maas.server.body import ClientGone, read_asgi_body
 from maas.server.errors import status_of
@@ -30,7 +31,8 @@ from maas.serving.contract import DataPlane, InferenceRequest
 log = logging.getLogger(__name__)
 
 INFER_PATH = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer")
-# Bodies at least this large are decoded off the event loop; below it the thread hop costs more than it saves.
+# JSON at least this large is parsed (or written) off the event loop; below it the thread hop costs more than it
+# saves. Binary tensors are never the reason: they are read in place and written with one copy.
 OFFLOAD_BYTES = 256 * 1024
 BINARY_HEADER = b"inference-header-content-length"
 
@@ -84,19 +86,18 @@ class InferEndpoint:
         extra: list[tuple[bytes, bytes]] = []
         req: InferenceRequest | None = None
         try:
-            why = self._shed(name, version)
+            why = self.shed(name, version, scope.get(UNREAD, 0.0))
             if why is not None:  # refused before the body is read: shedding must stay cheap
                 raise ResourceExhausted(why)
             body = await read_asgi_body(receive, exchange.content_length, self.limit)
             exchange.request_bytes = len(body)
             if trace is not None:
                 trace.read = time.monotonic()
-            big = len(body) >= OFFLOAD_BYTES
-            req = await asyncio.to_thread(self._decode, body, name, version, header_len) if big else (
-                self._decode(body, name, version, header_len))
+            req = await asyncio.to_thread(self._decode, body, name, version, header_len) if (
+                _costly_decode(body, header_len)) else self._decode(body, name, version, header_len)
             req.request_id = exchange.request_id
             req.headers = RawHeaders(headers)  # a split's sticky header
-            content, binary_len, exchange.version = await self._infer(req, big)
+            content, binary_len, exchange.version = await self._infer(req)
             status, exchange.outcome = 200, "ok"
             extra.append((b"x-model-version", exchange.version.encode()))
             if binary_len is not None:
@@ -134,23 +135,39 @@ class InferEndpoint:
         await send({"type": "http.response.body", "body": content})
         exchange.response_bytes = len(content)  # what a counting wrapper found too, when one was on the way
 
-    def _shed(self, name: str, version: str | None) -> str | None:
+    def shed(self, name: str, version: str | None, unread_s: float = 0.0) -> str | None:
+        """Why a request for (name, version) would be refused for overload now (before its body is read);
+        `unread_s`: how long it waited unread in the socket buffer, when the protocol knows."""
         shed = getattr(self.dataplane, "shed", None)
-        return shed(name, version) if shed is not None else None
+        if shed is None:
+            return None
+        return shed(name, version, unread_s) if unread_s else shed(name, version)
 
     @staticmethod
     def _decode(body: bytes, name: str, version: str | None, header_len: str | None) -> InferenceRequest:
         return rest_codec.decode_request(body, name, version, header_len)
 
-    async def _infer(self, req: InferenceRequest, big: bool) -> tuple[bytes, int | None, str]:
+    async def _infer(self, req: InferenceRequest) -> tuple[bytes, int | None, str]:
         trace = self.tracer and tracing_current()
         if trace:
             trace.decoded = time.monotonic()
         resp = await self.dataplane.infer(req)
-        if big or sum(t.data.nbytes for t in resp.outputs) >= OFFLOAD_BYTES:
+        if rest_codec.json_output_bytes(resp, req) >= OFFLOAD_BYTES:
             content, binary_len = await asyncio.to_thread(rest_codec.encode_response, resp, req)
         else:
             content, binary_len = rest_codec.encode_response(resp, req)
         if trace:
             trace.encoded = time.monotonic()
         return content, binary_len, resp.model_version
+
+
+def _costly_decode(body: bytes, header_len: str | None) -> bool:
+    """Whether decoding `body` is worth a thread hop: a large JSON body, or a binary body whose JSON header is
+    large or declares BYTES tensors (split element by element). A ResNet-sized binary tensor (600 KB) is read in
+    place: two hops for it (decode and encode) had been the whole of that request's work on the loop."""
+    if len(body) < OFFLOAD_BYTES:
+        return False
+    if header_len is None or not is_ascii_int(header_len.strip()):
+        return True  # all JSON (a malformed length fails in the decoder, wherever it runs)
+    n = int(header_len.strip())
+    return n >= OFFLOAD_BYTES or body.find(b'"BYTES"', 0, n) >= 0

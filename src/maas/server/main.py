@@ -124,9 +124,12 @@ def http_server(settings: Settings, app: Any, dataplane: Any) -> uvicorn.Server:
         app, host=settings.host, port=settings.http_port, log_level="info", access_log=False,
         # No uvicorn limit_concurrency: its plain 503 would pre-empt maas's own refusals (http_limits.py).
         timeout_graceful_shutdown=10, limit_concurrency=None, timeout_keep_alive=30,
+        # uvicorn's 2048 overflowed under a 4,352-connection burst: the kernel dropped the handshakes' last ACK
+        # and the clients' requests waited for its retransmission (1 s, then 3 s) before maas could read them.
+        backlog=settings.http_backlog,
         # uvloop and httptools are uvicorn's fast event loop and HTTP parser ("auto" falls back if absent).
         loop="uvloop" if _installed("uvloop") else "asyncio",
-        http=_http_protocol(settings),
+        http=_http_protocol(settings, getattr(app, "shed_early", None)),
         h11_max_incomplete_event_size=settings.max_header_bytes,  # the h11 fallback's header cap (a 400)
         proxy_headers=False,  # the audit log records the peer address, not a forwarded one
         **uvicorn_ssl(settings),
@@ -162,12 +165,14 @@ def prediction_log(settings: Settings, registry: Registry, metrics: CollectorReg
     )
 
 
-def _http_protocol(settings: Settings) -> Any:
+def _http_protocol(settings: Settings, early: Any = None) -> Any:
+    """uvicorn's httptools protocol with maas's limits and early overload refusals (`Edge.shed_early`); h11
+    (pure Python, without them) only where httptools is not installed."""
     if not _installed("httptools"):
         return "h11"
     from maas.server.http_limits import limited_protocol
 
-    return limited_protocol(settings.max_header_bytes, settings.max_headers, settings.max_http_in_flight)
+    return limited_protocol(settings.max_header_bytes, settings.max_headers, settings.max_http_in_flight, early)
 
 
 def _installed(module: str) -> bool:

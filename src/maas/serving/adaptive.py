@@ -13,8 +13,10 @@ spell the first request is served at single-request speed at once, with no mode 
 Which versions: the batch-1 run time of the version's first session (one thread) on a synthetic input decides.
 Below `HEAVY_S` the request's own overhead (parsing, the thread hand-off, ~0.1-0.3 ms) outweighs anything
 threads could save, and more sessions only split small batches and take the event loop's core: such a version
-keeps one single-threaded session (the tiny CNN's best layout, measured). Above it the solo session is built,
-timed, and kept only when it is at least `SOLO_GAIN` times faster. An explicit `instances` or `intra_op_threads`
+keeps one single-threaded session (the tiny CNN's best layout, measured). Above it the solo session is built
+and timed against a single-threaded session, runs alternating (on a shared machine a busy spell then slows
+both, instead of deciding alone: timed one after the other, a server started under other work dropped the
+solo session of the ResNet-18 every time), and kept only when it is at least `SOLO_GAIN` times faster. An explicit `instances` or `intra_op_threads`
 (version config or `--set`) is never second-guessed, and neither is a GPU session or another runtime.
 """
 
@@ -37,6 +39,7 @@ HEAVY_S = 0.002  # batch-1 run time from which a version counts as compute-bound
 SOLO_GAIN = 1.25  # how much faster the all-threads session must be to be worth its memory
 MAX_INSTANCES = 8  # more single-threaded copies than this cost memory for little gain; threads take the rest
 TIMED_RUNS = 3
+PAIRED_RUNS = 5  # runs of each session when the solo one is timed against a single-threaded one
 
 
 @dataclass(frozen=True)
@@ -65,13 +68,37 @@ def choose(first: Runtime, policy: BatchingPolicy, inputs: tuple[TensorSpec, ...
     return Layout(replace(policy, instances=instances, intra_op_threads=threads), n_cores, t1)
 
 
-def keep_solo(solo: Runtime, layout: Layout, inputs: tuple[TensorSpec, ...]) -> bool:
-    """Whether the all-threads session earns its place against the single-threaded run time."""
-    t = time_batch1(solo, inputs)
-    keep = t is not None and layout.single_s is not None and t * SOLO_GAIN <= layout.single_s
-    log.info("batch-1 run %.1f ms on 1 thread, %s on %d: %s the solo session", (layout.single_s or 0) * 1e3,
-             f"{t * 1e3:.1f} ms" if t is not None else "failed", layout.solo_threads, "keeping" if keep else "dropping")
+def keep_solo(solo: Runtime, instance: Runtime, layout: Layout, inputs: tuple[TensorSpec, ...]) -> bool:
+    """Whether the all-threads session earns its place against `instance` (one of the layout's sessions)."""
+    one, t = time_alternately(instance, solo, inputs)
+    keep = t is not None and one is not None and t * SOLO_GAIN <= one
+    log.info("batch-1 run %s on %d thread(s), %s on %d: %s the solo session", _ms(one),
+             layout.policy.intra_op_threads, _ms(t), layout.solo_threads, "keeping" if keep else "dropping")
     return keep
+
+
+def _ms(seconds: float | None) -> str:
+    return f"{seconds * 1e3:.1f} ms" if seconds is not None else "failed"
+
+
+def time_alternately(a: Runtime, b: Runtime, inputs: tuple[TensorSpec, ...]) -> tuple[float | None, float | None]:
+    """The best batch-1 run of `a` and of `b` over `PAIRED_RUNS` runs each, one of each in turn."""
+    sample = synthetic(inputs)
+    if sample is None:
+        return None, None
+    best = [float("inf"), float("inf")]
+    try:
+        a.run(sample)
+        b.run(sample)
+        for _ in range(PAIRED_RUNS):
+            for i, runtime in enumerate((a, b)):
+                started = time.perf_counter()
+                runtime.run(sample)
+                best[i] = min(best[i], time.perf_counter() - started)
+    except Exception as exc:
+        log.debug("timing batch-1 runs failed: %s", exc)
+        return None, None
+    return best[0], best[1]
 
 
 def time_batch1(runtime: Runtime, inputs: tuple[TensorSpec, ...]) -> float | None:

@@ -23,13 +23,16 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from concurrent.futures import Future as ThreadFuture
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from maas.errors import DeadlineExceeded, Internal, MaasError, ResourceExhausted, Unavailable
 from maas.serving import merging
 from maas.serving.merging import Tensors
 from maas.serving.options import BatchingPolicy
 from maas.serving.runtime import Runtime
+
+if TYPE_CHECKING:
+    from maas.serving.slots import SlotPool
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +73,11 @@ class _Pending:
     batch_rows: int = 0  # filled in when the batcher is traced: the rows of its batch, the model run's
     compute_s: float = 0.0  # duration and when the batch's result was back on the loop
     done: float = 0.0
+    slot_wait: float = 0.0  # ready to run, while another version of the model held its slots (slots.py)
 
 
 # The caller's own queue entry after `submit` returns (same task), so traces can show its waits; set only
-# while a batcher is `traced`.
+# while a batcher is `traced` or shares its model's slots (rollouts judge latency without `slot_wait`).
 last_pending: contextvars.ContextVar[_Pending | None] = contextvars.ContextVar("maas_last_pending", default=None)
 
 
@@ -124,10 +128,15 @@ class Batcher:
         self.traced = False  # OpenTelemetry is on: keep per-request timings for the spans
         self._service_s = 0.0  # recent time from dispatching a batch to its result (0: none measured yet)
         self._dispatched: dict[asyncio.Future[None], float] = {}
+        self.slots: SlotPool | None = None  # set while other versions of the model share its slots (slots.py)
 
     @property
     def depth(self) -> int:
         return len(self._queue)
+
+    @property
+    def instances(self) -> int:
+        return len(self._runtimes)
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -151,7 +160,7 @@ class Batcher:
             )
         loop = self._loop or asyncio.get_running_loop()
         pending = _Pending(inputs, rows, loop.create_future())
-        if self.traced:
+        if self.traced or self.slots is not None:
             last_pending.set(pending)
         self._queue.append(pending)
         self._queue_rows += rows
@@ -183,15 +192,18 @@ class Batcher:
             wait = max(wait, time.monotonic() - self._queue[0].enqueued)
         return wait
 
-    def overloaded(self) -> str | None:
+    def overloaded(self, unread_s: float = 0.0) -> str | None:
         """Why a one-row request would be refused right now (queue full, or expected to wait longer than the
-        maximum queue wait), or None; the transports ask before reading a body, so shedding stays cheap."""
+        maximum queue wait), or None; the transports ask before reading a body, so shedding stays cheap.
+        `unread_s`: how long the request already waited unread in the server's socket buffer (a burst that
+        the event loop cannot read at once waits there), which counts against the maximum queue wait too."""
         if len(self._queue) >= self.policy.max_queue_size:
             return f"{self.label}: the queue is full ({self.policy.max_queue_size} requests); retry later"
         wait = self.expected_wait(1)
-        if wait > self.policy.max_queue_wait_s:
-            return (f"{self.label}: overloaded, the expected wait of {wait * 1e3:.0f} ms exceeds the maximum queue "
-                    f"wait ({self.policy.max_queue_wait_s * 1e3:.0f} ms); retry later")
+        if wait + unread_s > self.policy.max_queue_wait_s:
+            already = f"{unread_s * 1e3:.0f} ms unread plus " if unread_s else ""
+            return (f"{self.label}: overloaded, {already}the expected wait of {wait * 1e3:.0f} ms exceeds the "
+                    f"maximum queue wait ({self.policy.max_queue_wait_s * 1e3:.0f} ms); retry later")
         return None
 
     async def stop(self, grace_s: float) -> None:
@@ -227,6 +239,8 @@ class Batcher:
     # --- scheduling -------------------------------------------------------------------------------------
     def _pump(self) -> None:
         """Hand batches to idle instances while the queue has work that should not wait any longer."""
+        if self.slots is not None and self.slots.refused(self):
+            return  # waiting for a slot of the model's pool, which calls run_now: no need to look at the queue
         while self._idle and self._queue:
             self._drop_abandoned()
             if not self._queue:
@@ -235,6 +249,8 @@ class Batcher:
                 if self._timer is None and self._loop is not None:
                     self._timer = self._arm(self._loop)
                 break
+            if self.slots is not None and not self.slots.take(self):
+                break  # another version of the model holds the slots; one is granted back (run_now)
             batch = self._cut(self._share()) if self.policy.max_batch_size else [self._queue.popleft()]
             self._queue_rows -= sum(p.rows for p in batch)
             self._head_due = False
@@ -250,11 +266,24 @@ class Batcher:
         the queue, nothing running), since one run on every core is then the fastest answer; else an idle
         single-threaded instance, as a queue is served fastest by parallel runs. Under load the solo session
         stays idle, and a request arriving while it runs goes to an instance as usual."""
-        if self._solo_idle and not self._queue and len(self._idle) == len(self._runtimes):
+        if (self._solo_idle and not self._queue and len(self._idle) == len(self._runtimes)
+                and (self.slots is None or self.slots.alone())):
             self._solo_idle = False
             assert self._solo is not None
             return self._solo
         return self._idle.pop()
+
+    # --- a shared pool's view (slots.py) ------------------------------------------------------------------
+    def waiting(self) -> tuple[int, float] | None:
+        return (self._queue_rows, self._queue[0].enqueued) if self._queue else None
+
+    def run_now(self) -> None:
+        self._head_due = True
+        self._pump()
+
+    def blocked(self, since: float, now: float) -> None:
+        for p in self._queue:
+            p.slot_wait += now - max(since, p.enqueued)
 
     def _ready_to_cut(self) -> bool:
         return self._head_due or self._queued_rows(self._target) >= self._target
@@ -390,6 +419,8 @@ class Batcher:
                 self._solo_idle = True
             else:
                 self._idle.append(runtime)
+            if self.slots is not None:
+                self.slots.give(self)
             self._pump()
 
 

@@ -19,6 +19,7 @@ from maas.errors import DeadlineExceeded, Internal, InvalidArgument, MaasError, 
 from maas.monitor.records import PredictionRecord, PredictionSink
 from maas.numbers import is_ascii_int, parse_finite
 from maas.registry import Registry, State
+from maas.serving.batcher import last_pending
 from maas.serving.classification import classify
 from maas.serving.contract import (
     InferenceRequest,
@@ -194,10 +195,11 @@ class ServingDataPlane:
         return {"model_stats": [s.to_dict() for s in selected]}
 
     # --- inference --------------------------------------------------------------------------------------
-    def shed(self, name: str, version: str | None = None) -> str | None:
+    def shed(self, name: str, version: str | None = None, unread_s: float = 0.0) -> str | None:
         """Why a request for (name, version) would be refused for overload now, asked before its body is read
         or decoded (a refusal that costs a full decode made the loop, not the queue, the bottleneck); None when
-        it may proceed or cannot be told cheaply (an alias, a version not loaded)."""
+        it may proceed or cannot be told cheaply (an alias, a version not loaded). `unread_s`: see
+        `Batcher.overloaded`."""
         if version in (None, ""):
             number = self.repository.default_version(name)
         elif is_ascii_int(version):
@@ -205,7 +207,7 @@ class ServingDataPlane:
         else:
             return None
         loaded = self.repository.get_loaded(name, number) if number is not None else None
-        return loaded.batcher.overloaded() if loaded is not None else None
+        return loaded.batcher.overloaded(unread_s) if loaded is not None else None
 
     async def infer(self, request: InferenceRequest) -> InferenceResponse:
         started = time.monotonic()
@@ -245,7 +247,11 @@ class ServingDataPlane:
             elapsed = time.monotonic() - started
             self.metrics.request_done(model, version, protocol, outcome, elapsed)
             if routed is not None and loaded is not None:
-                self.traffic.after(routed, loaded, request, response, outcome, elapsed)
+                waited = 0.0  # for a rollout's judgement: the wait for another arm's run is not this arm's
+                if loaded.batcher.slots is not None and response is not None:
+                    pending = last_pending.get()
+                    waited = pending.slot_wait if pending is not None else 0.0
+                self.traffic.after(routed, loaded, request, response, outcome, elapsed, waited)
 
     async def _infer(
         self, loaded: LoadedVersion, request: InferenceRequest, started: float

@@ -84,7 +84,7 @@ def build_parts(
             runtimes.append(factory(model, policy.intra_op_threads, options.use_cuda))
         if layout.solo_threads:
             solo = factory(model, layout.solo_threads, options.use_cuda)
-            if not adaptive.keep_solo(solo, layout, model_inputs):
+            if not adaptive.keep_solo(solo, runtimes[0], layout, model_inputs):
                 solo.close()
                 solo = None
     except BaseException:

@@ -23,11 +23,13 @@ from maas.errors import FailedPrecondition, MaasError, NotFound, Unavailable
 from maas.llm import is_language_model
 from maas.numbers import is_ascii_int
 from maas.registry import ModelVersion, Registry
+from maas.serving.batcher import Batcher
 from maas.serving.contract import ModelIndexEntry
 from maas.serving.loaded import LoadedVersion, RuntimeFactory, build_parts, onnxruntime_factory
 from maas.serving.metrics import ServingMetrics
 from maas.serving.options import ServingOptions
 from maas.serving.single_flight import SingleFlight
+from maas.serving.slots import SharedSlots
 from maas.serving.warmup import stored_sample, warm_up
 from maas.traffic.routing import ActiveSplit, ArmChooser
 from maas.traffic.store import TrafficStore
@@ -65,6 +67,7 @@ class ModelRepository:
         self._watchers: list[Callable[[], None]] = []
         self.traffic = TrafficStore(registry.sql_store())
         self._splits: dict[str, ActiveSplit] = {}  # name -> the split bare requests follow
+        self.slots = SharedSlots()  # a split's versions share the model's execution slots (serving/slots.py)
 
     # --- lifecycle --------------------------------------------------------------------------------------
     async def start(self, models: list[str] | tuple[str, ...] | None) -> None:
@@ -133,6 +136,7 @@ class ModelRepository:
             for version in wanted:
                 self._default[version.model] = version.version
             self._splits = splits
+            self._share_slots()
             await self._drop_stale(set(names))
         if changed:
             for watcher in self._watchers:
@@ -165,6 +169,20 @@ class ModelRepository:
             chooser = old.chooser if old is not None and old.split == split else ArmChooser(split)
             out[name] = ActiveSplit(split, chooser, rollouts.get(name))
         return out
+
+    def _share_slots(self) -> None:
+        """Pool the slots of each split's versions whose layout maas chose; an explicit layout stays its own."""
+        for name in self.slots.models() | set(self._splits):
+            active = self._splits.get(name)
+            arms: list[Batcher] = []
+            shadows: list[Batcher] = []
+            if active is not None:
+                weighted = {a.version for a in active.split.arms if a.weight > 0}
+                for number in sorted(active.split.versions):
+                    loaded = self._versions.get((name, number))
+                    if loaded is not None and loaded.parts.policy.adaptive:
+                        (arms if number in weighted else shadows).append(loaded.batcher)
+            self.slots.apply(name, arms, shadows)
 
     async def _drop_stale(self, names: set[str]) -> None:
         for key in list(self._versions):
@@ -290,6 +308,7 @@ class ModelRepository:
         if loaded is None:
             return
         self._metrics.models_loaded.set(len(self._versions))
+        self.slots.forget(loaded.batcher)
         await loaded.close(grace_s)
         self._metrics.forget(key[0], str(key[1]))
 
@@ -319,6 +338,7 @@ class ModelRepository:
             self._served.discard(name)
         self._default.pop(name, None)
         self._splits.pop(name, None)
+        self._share_slots()
         for key in [k for k in self._failed if k[0] == name]:
             del self._failed[key]
         await asyncio.gather(*(self._unload(k, self.options.request_timeout_s) for k in keys))

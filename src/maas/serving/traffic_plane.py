@@ -64,8 +64,12 @@ class TrafficPlane:
         return weights.get(rollout.candidate) == rollout.steps[rollout.step]
 
     def after(self, routed: ActiveSplit, loaded: LoadedVersion, request: InferenceRequest,
-              response: InferenceResponse | None, outcome: str, seconds: float) -> None:
-        """Called once per routed request, on the event loop, after its answer is ready."""
+              response: InferenceResponse | None, outcome: str, seconds: float, slot_wait_s: float = 0.0) -> None:
+        """Called once per routed request, on the event loop, after its answer is ready. The rollout window
+        judges `seconds` less `slot_wait_s`, the time the request was ready to run while another version of
+        the model held the shared slots (serving/slots.py): what the arm would have taken alone. Otherwise a
+        10 % candidate, which waits for a few of stable's batches to run its own, would look slower than
+        stable for sharing, not for anything of its own; its own compute and batching stay in."""
         model, number = loaded.name, loaded.number
         self.metrics.routed(model, str(number), outcome, seconds)
         window = self.windows.get(model)
@@ -75,7 +79,7 @@ class TrafficPlane:
             return
         primary = {t.name: t.data for t in response.outputs}
         if window is not None:
-            self.windows.record(model, number, True, seconds, predicted_classes(primary))
+            self.windows.record(model, number, True, seconds - slot_wait_s, predicted_classes(primary))
         rollout = routed.rollout
         if (rollout is not None and window is not None and rollout.state is RolloutState.RUNNING
                 and number == rollout.stable and routed.chooser.mirror(rollout.thresholds.mirror_fraction)):

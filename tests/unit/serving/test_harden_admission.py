@@ -102,3 +102,20 @@ def test_a_queue_whose_head_has_waited_too_long_refuses_however_fast_its_batches
             await batcher.stop(10)
 
     asyncio.run(body())
+
+
+def test_time_spent_unread_in_the_socket_buffer_counts_against_the_maximum_queue_wait() -> None:
+    """A request the event loop read late (a burst waits in the kernel's socket buffers) has spent part of its
+    wait already: the protocol passes that time (`unread_s`) to the check made before the body is read."""
+    policy = BatchingPolicy(1, 0, (), 1, 1, 100, max_queue_wait_s=0.05)
+
+    async def body() -> None:
+        with ThreadPoolExecutor(1) as pool:
+            batcher = Batcher("idle:1", policy, [SlowRuntime()], pool)
+            batcher.start()
+            assert batcher.overloaded() is None and batcher.overloaded(0.04) is None  # idle: nothing ahead
+            why = batcher.overloaded(0.06)
+            assert why is not None and "60 ms unread" in why and "maximum queue wait (50 ms)" in why
+            await batcher.stop(10)
+
+    asyncio.run(body())
