@@ -16,8 +16,9 @@ threads could save, and more sessions only split small batches and take the even
 keeps one single-threaded session (the tiny CNN's best layout, measured). Above it the solo session is built
 and timed against a single-threaded session, runs alternating (on a shared machine a busy spell then slows
 both, instead of deciding alone: timed one after the other, a server started under other work dropped the
-solo session of the ResNet-18 every time), and kept only when it is at least `SOLO_GAIN` times faster. An explicit `instances` or `intra_op_threads`
-(version config or `--set`) is never second-guessed, and neither is a GPU session or another runtime.
+solo session of the ResNet-18 every time), and kept only when it is at least `SOLO_GAIN` times faster. An
+explicit `instances` or `intra_op_threads` (version config or `--set`) is never second-guessed, and neither
+is a GPU session or another runtime.
 """
 
 from __future__ import annotations

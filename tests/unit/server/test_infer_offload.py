@@ -46,7 +46,9 @@ def test_only_outputs_written_as_json_count_as_costly_to_encode() -> None:
     big = _response(OFFLOAD_BYTES)  # 4 bytes per element
     as_json = InferenceRequest(model_name="m", model_version=None, inputs=[])
     assert rest_codec.json_output_bytes(big, as_json) == 4 * OFFLOAD_BYTES
-    binary = InferenceRequest(model_name="m", model_version=None, inputs=[], outputs=[RequestedOutput("y", {"binary_data": True})])
+    binary = InferenceRequest(model_name="m", model_version=None, inputs=[],
+                              outputs=[RequestedOutput("y", {"binary_data": True})])
     assert rest_codec.json_output_bytes(big, binary) == 0
-    everything_binary = InferenceRequest(model_name="m", model_version=None, inputs=[], parameters={"binary_data_output": True})
+    everything_binary = InferenceRequest(model_name="m", model_version=None, inputs=[],
+                                         parameters={"binary_data_output": True})
     assert rest_codec.json_output_bytes(big, everything_binary) == 0
