@@ -404,30 +404,20 @@ def test_a_rollout_is_judged_by_the_replicas_and_promoted(served: Served) -> Non
     r = httpx.post(f"http://{served.http}/api/v1/models/lin/rollout", timeout=30,
                    json={"to": 1, "steps": [25, 50, 75], "interval_s": 1, "thresholds": thresholds})
     assert r.status_code == 201, r.text
-    stop, seen, failures = threading.Event(), set(), []
+    seen, failures = set(), []
 
-    def load() -> None:
-        c = httpclient.InferenceServerClient(served.http, concurrency=1, network_timeout=30)
-        while not stop.is_set():
-            try:
-                seen.add(_http_infer(c).get_response()["model_version"])
-            except Exception as exc:
-                failures.append(repr(exc))
-        c.close()
+    def one(c: Any) -> None:
+        try:
+            seen.add(_http_infer(c).get_response()["model_version"])
+        except Exception as exc:
+            failures.append(repr(exc))
 
-    threads = [threading.Thread(target=load, daemon=True) for _ in range(4)]
-    for t in threads:
-        t.start()
-    try:
+    with _looping_clients(served, 4, one):
         deadline = time.monotonic() + 60
         while (rollout := httpx.get(f"http://{served.http}/api/v1/models/lin/rollout", timeout=30).json())[
                 "state"] == "running":
             assert time.monotonic() < deadline, f"the rollout did not finish within 60 s: {rollout}"
             time.sleep(0.5)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(30)
     assert rollout["state"] == "succeeded", rollout
     assert not failures, failures[:3]
     assert seen == {"1", "2"}  # both arms answered while it ran
@@ -447,29 +437,13 @@ def test_a_rollout_is_judged_by_the_replicas_and_promoted(served: Served) -> Non
 
 
 def test_scales_up_under_load_and_down_after(served: Served) -> None:
-    import tritonclient.http as httpclient
 
     assert len(_running("model-slow")) == 1
-    stop = threading.Event()
-
-    def load() -> None:
-        client = httpclient.InferenceServerClient(served.http, concurrency=1, network_timeout=30)
-        while not stop.is_set():
-            _http_infer(client, "slow", np.ones((1, 4), np.float32))
-        client.close()
-
-    threads = [threading.Thread(target=load, daemon=True) for _ in range(8)]
-    for t in threads:
-        t.start()
-    try:
+    with _looping_clients(served, 8, lambda c: _http_infer(c, "slow", np.ones((1, 4), np.float32))):
         deadline = time.monotonic() + 60
         while len(_running("model-slow")) < 2:
             assert time.monotonic() < deadline, "no second replica of model-slow within 60 s under load"
             time.sleep(0.5)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(30)
     # 8 clients against at most 4 handle calls in flight (max_replicas 2 x target 2): the others were grouped
     metrics = httpx.get(f"http://{served.http}/metrics", timeout=30).text
     calls, carried = (_sample(metrics, name, "slow") for name in
@@ -479,6 +453,30 @@ def test_scales_up_under_load_and_down_after(served: Served) -> None:
     while len(_running("model-slow")) > 1:
         assert time.monotonic() < deadline, "model-slow did not scale back down within 60 s"
         time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def _looping_clients(served: Served, n: int, call: Any) -> Iterator[None]:
+    """`n` threads, each with its own tritonclient HTTP client, calling `call(client)` until the block ends."""
+    import tritonclient.http as httpclient
+
+    stop = threading.Event()
+
+    def loop() -> None:
+        client = httpclient.InferenceServerClient(served.http, concurrency=1, network_timeout=30)
+        while not stop.is_set():
+            call(client)
+        client.close()
+
+    threads = [threading.Thread(target=loop, daemon=True) for _ in range(n)]
+    for t in threads:
+        t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
 
 
 def _sample(metrics: str, name: str, model: str) -> float:
