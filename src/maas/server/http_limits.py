@@ -35,6 +35,7 @@ EarlyShed = Callable[[str, str, list[tuple[bytes, bytes]], float], "tuple[str, s
 # Linux's struct tcp_info: the u32 tcpi_last_data_recv (ms since the last data segment arrived) at byte 52.
 _TCP_INFO = getattr(socket, "TCP_INFO", None) if sys.platform == "linux" else None
 _LAST_DATA_RECV = struct.Struct("=I")
+_TICK_MS = 10  # the coarsest kernel tick (HZ=100)
 
 
 def unread_s(sock: Any) -> float:
@@ -46,7 +47,11 @@ def unread_s(sock: Any) -> float:
         info = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, 104)
     except (OSError, AttributeError):
         return 0.0
-    return _LAST_DATA_RECV.unpack_from(info, 52)[0] / 1e3 if len(info) >= 56 else 0.0
+    if len(info) < 56:
+        return 0.0
+    # The kernel counts in ticks (4 ms at HZ=250, 10 at HZ=100): data read at once can show a tick. The lower
+    # bound of the true age is what may count against a request, so one 10 ms tick comes off.
+    return max(0.0, (_LAST_DATA_RECV.unpack_from(info, 52)[0] - _TICK_MS) / 1e3)
 
 
 class _TooManyHeaders(Exception):
