@@ -196,10 +196,14 @@ class Batcher:
         """Why a one-row request would be refused right now (queue full, or expected to wait longer than the
         maximum queue wait), or None; the transports ask before reading a body, so shedding stays cheap.
         `unread_s`: how long the request already waited unread in the server's socket buffer (a burst that
-        the event loop cannot read at once waits there), which counts against the maximum queue wait too."""
+        the event loop cannot read at once waits there), which counts against the maximum queue wait too, but
+        only with work ahead of it: a request that finds an idle instance and an empty queue starts at once, so
+        refusing it for a late read (a stalled loop on a busy machine) would waste the wait it already paid."""
         if len(self._queue) >= self.policy.max_queue_size:
             return f"{self.label}: the queue is full ({self.policy.max_queue_size} requests); retry later"
         wait = self.expected_wait(1)
+        if not self._queue and self._idle:
+            unread_s = 0.0
         if wait + unread_s > self.policy.max_queue_wait_s:
             already = f"{unread_s * 1e3:.0f} ms unread plus " if unread_s else ""
             return (f"{self.label}: overloaded, {already}the expected wait of {wait * 1e3:.0f} ms exceeds the "

@@ -106,16 +106,23 @@ def test_a_queue_whose_head_has_waited_too_long_refuses_however_fast_its_batches
 
 def test_time_spent_unread_in_the_socket_buffer_counts_against_the_maximum_queue_wait() -> None:
     """A request the event loop read late (a burst waits in the kernel's socket buffers) has spent part of its
-    wait already: the protocol passes that time (`unread_s`) to the check made before the body is read."""
+    wait already: the protocol passes that time (`unread_s`) to the check made before the body is read. It counts
+    only with work ahead: an idle instance with an empty queue serves a late request at once."""
     policy = BatchingPolicy(1, 0, (), 1, 1, 100, max_queue_wait_s=0.05)
 
     async def body() -> None:
         with ThreadPoolExecutor(1) as pool:
             batcher = Batcher("idle:1", policy, [SlowRuntime()], pool)
             batcher.start()
-            assert batcher.overloaded() is None and batcher.overloaded(0.04) is None  # idle: nothing ahead
+            assert batcher.overloaded() is None and batcher.overloaded(0.04) is None
+            assert batcher.overloaded(0.06) is None  # idle, nothing ahead: it would start at once
+            running = asyncio.ensure_future(batcher.submit(one_row(), 30.0))
+            await asyncio.sleep(0)  # its batch holds the one instance
+            assert batcher.overloaded(0.04) is None
             why = batcher.overloaded(0.06)
             assert why is not None and "60 ms unread" in why and "maximum queue wait (50 ms)" in why
+            await running
+            assert batcher.overloaded(0.06) is None  # drained: idle again
             await batcher.stop(10)
 
     asyncio.run(body())
