@@ -1,9 +1,9 @@
 """The cost of traffic features on the serving path: no split, a one-arm split, two-arm splits (50/50 and 90/10)
-and 10% shadow traffic,
-on the tiny CNN at concurrency 32, in the same run against one `maas serve`, driven by C load generators (REST
-JSON and REST binary with wrk, gRPC with h2load). Rounds alternate the three models, the order rotated each
-round, so drift in the machine's load hits each alike; besides req/s, each cell reads the server process's CPU
-time per request (user + system from /proc, all threads), which other processes' load disturbs far less.
+and 10% shadow traffic, on the tiny CNN at concurrency 32, in the same run against one `maas serve` (one model
+per case), driven by C load generators (REST JSON and REST binary with wrk, gRPC with h2load). Each round runs
+every case, the order rotated each round, so drift in the machine's load hits each alike; besides req/s, each
+cell reads the server process's CPU time per request (user + system from /proc, all threads), which other
+processes' load disturbs far less.
 
     python bench/traffic.py [--duration 5] [--rounds 3] [--concurrency 32] [--protocols rest-json,rest-binary,grpc]
 """

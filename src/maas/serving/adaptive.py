@@ -19,6 +19,15 @@ both, instead of deciding alone: timed one after the other, a server started und
 solo session of the ResNet-18 every time), and kept only when it is at least `SOLO_GAIN` times faster. An
 explicit `instances` or `intra_op_threads` (version config or `--set`) is never second-guessed, and neither
 is a GPU session or another runtime.
+
+Batches of a compute-bound version: a full batch is worth its queue delay only when a row costs less in it than
+alone. On this 2-core AMD EPYC the ResNet-18 ran 53 rows/s on two single-threaded sessions at batch 1 against
+45 at batch 8 (cache pressure), so a server cutting batches of 8 under load stayed at 80-86 % of what
+onnxruntime reaches. A compute-bound version whose config names no preferred batch sizes is therefore timed
+at batch 1 against a batch of up to `PROBE_ROWS` rows, alternating; unless a row is `BATCH_GAIN` times cheaper
+in the batch, the batcher prefers batches of one row (`preferred_batch_sizes` (1,), as Triton's dynamic batcher
+reads it: a request is cut alone at once, every idle session takes the next one, and a request that carries
+several rows still runs whole).
 """
 
 from __future__ import annotations
@@ -41,6 +50,10 @@ SOLO_GAIN = 1.25  # how much faster the all-threads session must be to be worth 
 MAX_INSTANCES = 8  # more single-threaded copies than this cost memory for little gain; threads take the rest
 TIMED_RUNS = 3
 PAIRED_RUNS = 5  # runs of each session when the solo one is timed against a single-threaded one
+BATCH_GAIN = 1.1  # how much cheaper a row must be in a full batch than alone for full batches to be preferred
+PROBE_ROWS = 8  # the largest batch timed against batch 1 (a larger one takes its rows' time again at each run)
+PROBE_RUNS = 2  # timed runs of each size, alternating, after one untimed run of each
+PROBE_BUDGET_S = 1.0  # a slower model is probed with fewer rows (never fewer than 2)
 
 
 @dataclass(frozen=True)
@@ -66,7 +79,46 @@ def choose(first: Runtime, policy: BatchingPolicy, inputs: tuple[TensorSpec, ...
         return Layout(policy, 0, t1)
     instances = min(n_cores, MAX_INSTANCES)
     threads = max(1, n_cores // instances)
-    return Layout(replace(policy, instances=instances, intra_op_threads=threads), n_cores, t1)
+    chosen = replace(policy, instances=instances, intra_op_threads=threads)
+    if not batching_pays(first, policy, inputs, t1):
+        chosen = replace(chosen, preferred_batch_sizes=(1,))
+    return Layout(chosen, n_cores, t1)
+
+
+def batching_pays(first: Runtime, policy: BatchingPolicy, inputs: tuple[TensorSpec, ...], t1: float) -> bool:
+    """Whether a row of this compute-bound version runs `BATCH_GAIN` times cheaper in a batch than alone; True
+    (batch as configured) when batches are not the batcher's to choose or the batch cannot be timed."""
+    if policy.max_batch_size < 2 or policy.preferred_batch_sizes:
+        return True
+    affordable = int(PROBE_BUDGET_S / ((PROBE_RUNS + 1) * t1))
+    rows = min(policy.max_batch_size, PROBE_ROWS, max(2, affordable))
+    one, batch = time_rows_alternately(first, inputs, rows)
+    pays = one is None or batch is None or batch / rows * BATCH_GAIN <= one
+    log.info("batch-1 run %s, %d rows %s (%s a row): %s", _ms(one), rows, _ms(batch),
+             _ms(batch / rows if batch is not None else None),
+             "batching as configured" if pays else "preferring batches of one row")
+    return pays
+
+
+def time_rows_alternately(runtime: Runtime, inputs: tuple[TensorSpec, ...], rows: int
+                          ) -> tuple[float | None, float | None]:
+    """The best run of one row and of `rows` rows on `runtime` over `PROBE_RUNS` runs each, in turn."""
+    one, many = synthetic(inputs), synthetic(inputs, rows)
+    if one is None or many is None:
+        return None, None
+    best = [float("inf"), float("inf")]
+    try:
+        runtime.run(one)
+        runtime.run(many)
+        for _ in range(PROBE_RUNS):
+            for i, sample in enumerate((one, many)):
+                started = time.perf_counter()
+                runtime.run(sample)
+                best[i] = min(best[i], time.perf_counter() - started)
+    except Exception as exc:
+        log.debug("timing batched runs failed: %s", exc)
+        return None, None
+    return best[0], best[1]
 
 
 def keep_solo(solo: Runtime, instance: Runtime, layout: Layout, inputs: tuple[TensorSpec, ...]) -> bool:
@@ -120,8 +172,9 @@ def time_batch1(runtime: Runtime, inputs: tuple[TensorSpec, ...]) -> float | Non
     return best
 
 
-def synthetic(inputs: tuple[TensorSpec, ...]) -> dict[str, np.ndarray] | None:
+def synthetic(inputs: tuple[TensorSpec, ...], rows: int = 1) -> dict[str, np.ndarray] | None:
+    """Zeros of every input, `rows` rows on the batch axis and 1 on any other dynamic axis."""
     if any(s.datatype == "BYTES" for s in inputs):
         return None
-    return {s.name: np.zeros(tuple(1 if d < 0 else d for d in s.shape), dtype=numpy_dtype(s.datatype))
-            for s in inputs}
+    return {s.name: np.zeros(tuple((rows if i == 0 else 1) if d < 0 else d for i, d in enumerate(s.shape)),
+                             dtype=numpy_dtype(s.datatype)) for s in inputs}

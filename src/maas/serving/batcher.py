@@ -179,7 +179,7 @@ class Batcher:
         has been measured."""
         if self._service_s == 0.0:
             return 0.0
-        capacity = max(self.policy.max_batch_size, 1)
+        capacity = max(self._target, 1)  # the rows a batch is cut at under load
         queued = self._queue_rows + rows
         batches_ahead = -(-queued // capacity) - 1  # the request's own batch is not waited for
         if not self._idle:

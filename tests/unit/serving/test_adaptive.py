@@ -135,6 +135,61 @@ def test_explicit_instances_and_threads_are_kept_exactly(registry: Registry, mon
     assert len(parts.runtimes) == 3 and parts.policy.instances == 3 and parts.solo is None
 
 
+def _probed(registry: Registry, monkeypatch: pytest.MonkeyPatch, one: float, batch: float,
+            config: dict | None = None):  # type: ignore[no-untyped-def]
+    """A compute-bound version (10 ms a row alone) whose batch of `rows` rows takes `batch` s to run."""
+    probes: list[int] = []
+
+    def probe(runtime: object, inputs: object, rows: int) -> tuple[float, float]:
+        probes.append(rows)
+        return one, batch
+
+    monkeypatch.setattr(adaptive, "time_rows_alternately", probe)
+    return _parts(registry, config, monkeypatch, [0.010, 0.011, 0.005]), probes
+
+
+def test_a_compute_bound_version_whose_rows_cost_as_much_batched_prefers_batches_of_one(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parts, probes = _probed(registry, monkeypatch, 0.010, 0.085)  # 8 rows: 10.6 ms a row against 10 alone
+    assert probes == [8] and parts.policy.preferred_batch_sizes == (1,)
+    assert parts.policy.max_batch_size > 1  # requests carrying several rows are still taken whole
+
+
+def test_a_compute_bound_version_that_batches_cheaper_keeps_its_batches(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parts, _ = _probed(registry, monkeypatch, 0.010, 0.040)  # 5 ms a row in a batch of 8
+    assert parts.policy.preferred_batch_sizes == ()
+
+
+def test_configured_batch_sizes_are_never_probed(registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    for config in ({"batching": {"preferred_batch_sizes": [4]}}, {"max_batch_size": 1}):
+        parts, probes = _probed(registry, monkeypatch, 0.010, 0.085, config)
+        assert probes == [] and parts.policy.preferred_batch_sizes == tuple(
+            config.get("batching", {}).get("preferred_batch_sizes", ()))
+
+
+def test_a_slow_model_is_probed_with_fewer_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    policy = BatchingPolicy(32, 0, (), 1, 1, 100, adaptive=True)
+    seen: list[int] = []
+
+    def probe(runtime: object, inputs: object, rows: int) -> tuple[float, float]:
+        seen.append(rows)
+        return 0.3, 0.3 * rows  # a row costs the same alone and batched
+
+    monkeypatch.setattr(adaptive, "time_rows_alternately", probe)
+    assert adaptive.batching_pays(Recorder(), policy, Recorder.inputs, 0.3) is False
+    assert adaptive.batching_pays(Recorder(), policy, Recorder.inputs, 0.05) is False
+    assert seen == [2, 6]  # within about PROBE_BUDGET_S: (runs + 1) x rows x t1
+
+
+def test_the_real_probe_of_a_tiny_model_finds_batching_pays() -> None:
+    runtime = onnxruntime_factory(linear(), 1, False)
+    one, batch = adaptive.time_rows_alternately(runtime, runtime.inputs, 8)
+    assert one is not None and batch is not None and batch / 8 * adaptive.BATCH_GAIN <= one
+
+
 def test_the_real_timing_of_a_tiny_model_is_light() -> None:
     runtime = onnxruntime_factory(linear(), 1, False)
     t = adaptive.time_batch1(runtime, runtime.inputs)
