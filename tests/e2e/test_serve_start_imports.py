@@ -20,20 +20,27 @@ from ..integration.models import linear_model
 from .test_serve_process import env_for, free_port, wait_ready
 
 # Runs `maas serve` with one hook: the modules loaded when the listeners accept are written to argv[1] just
-# before the deferred routes start building (`_Server.startup` -> `DeferredApp.build_soon`).
+# before the deferred routes start building (`_Server.startup` -> `DeferredApp.build_soon`), with whether the
+# cyclic garbage collector runs then and at exit (paused while starting: server/collector_pause.py).
 SERVE = r"""
-import json, sys
+import atexit, gc, json, sys
 from maas.server import deferred_app
 
 out, args = sys.argv[1], sys.argv[2:]
 build_soon = deferred_app.DeferredApp.build_soon
+seen = {}
 
 def snapshot_then_build(self):
     if self._building is None:
-        with open(out, "w") as f:
-            json.dump(sorted(sys.modules), f)
+        seen.update(modules=sorted(sys.modules), collector_at_start=gc.isenabled())
     build_soon(self)
 
+def at_exit():
+    seen.update(collector_at_exit=gc.isenabled(), frozen=gc.get_freeze_count())
+    with open(out, "w") as f:
+        json.dump(seen, f)
+
+atexit.register(at_exit)
 deferred_app.DeferredApp.build_soon = snapshot_then_build
 from maas.cli.main import main
 sys.argv = ["maas", *args]
@@ -47,6 +54,7 @@ NOT_AT_START = (
     "fsspec",  # the prediction log opens its folder on first use
     "maas.formats", "maas.llm.engine",  # import code and the LLM engine load with their first use
     "maas.cli.import_cmd", "maas.cli.jobs_cmd", "maas.cli.keys_cmd", "rich.table",  # other CLI commands
+    "websockets", "uvicorn.protocols.websockets",  # no WebSocket route: uvicorn's ws="none"
 )
 
 
@@ -76,7 +84,10 @@ def test_serve_is_ready_without_the_rest(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err.decode()[-2000:]
-    loaded = set(json.loads(loaded_file.read_text()))
+    seen = json.loads(loaded_file.read_text())
+    assert (seen["collector_at_start"], seen["collector_at_exit"]) == (False, True)
+    assert seen["frozen"] > 10_000  # what the start made is out of the collector's passes
+    loaded = set(seen["modules"])
     assert {"onnxruntime", "grpc", "uvicorn", "maas.server.grpc_bootstrap"} <= loaded  # taken while serving
     assert sorted(m for m in NOT_AT_START if m in loaded) == []
     assert os.path.exists(home / "registry.db")

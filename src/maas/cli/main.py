@@ -310,21 +310,24 @@ def serve(
              "max_queue_wait_ms": max_queue_wait_ms, "tls_cert": tls_cert, "tls_key": tls_key,
              "tls_client_ca": tls_client_ca, "inference_threads": inference_threads,
              "request_timeout_s": request_timeout_s, "poll_interval_s": poll_interval_s, "use_cuda": use_cuda}
-    from maas.serving.options import parse_overrides
-
     if ray is not None:
         from maas.cluster.scaling import split_overrides
+        from maas.serving.options import parse_overrides
 
         parse_overrides(split_overrides(override or [])[1])  # a bad --set fails before Ray is imported
         from maas.cluster.run import run as run_on_ray
 
         return run_on_ray(state.settings(**{k: v for k, v in flags.items() if v is not None}), ray,
                           models=models or None, overrides=override or None)
-    from maas.server.main import run
+    from maas.server.collector_pause import collector_paused
 
-    parse_overrides(override or [])  # a bad --set fails here, as a one-line error, before anything starts
-    run(state.settings(**{k: v for k, v in flags.items() if v is not None}), models=models or None,
-        overrides=override or None)
+    with collector_paused():  # until the server is ready (`_Server.startup`): see collector_pause.py
+        from maas.server.main import run
+        from maas.serving.options import parse_overrides
+
+        parse_overrides(override or [])  # a bad --set fails here, as a one-line error, before anything starts
+        run(state.settings(**{k: v for k, v in flags.items() if v is not None}), models=models or None,
+            overrides=override or None)
 
 
 @app.command("demo")
