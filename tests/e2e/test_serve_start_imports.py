@@ -55,6 +55,7 @@ NOT_AT_START = (
     "maas.formats", "maas.llm.engine",  # import code and the LLM engine load with their first use
     "maas.cli.import_cmd", "maas.cli.jobs_cmd", "maas.cli.keys_cmd", "rich.table",  # other CLI commands
     "websockets", "uvicorn.protocols.websockets",  # no WebSocket route: uvicorn's ws="none"
+    "uvicorn.main", "uvicorn.supervisors", "click", "watchfiles",  # uvicorn's CLI and reloaders (uvicorn_core.py)
 )
 
 
