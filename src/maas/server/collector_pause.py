@@ -1,11 +1,12 @@
 """The cyclic garbage collector paused while `maas serve` starts (issue #19, start to ready).
 
-Why: importing and building the serving stack (SQLAlchemy and the ORM mappings, numpy, pydantic, onnxruntime,
-gRPC, uvicorn) makes ~100k objects that live as long as the process, and the collector's passes over them
-(~270 of them, two full) were 0.15-0.2 s of CPU in a start of ~1.1 s, measured with `gc.callbacks`, and found
-~900 unreachable objects in all. When the server is ready, `ready()` freezes what the start made (out of every
-later pass: shorter collector pauses while serving too; the start's few garbage cycles stay, once) and turns the
-collector back on.
+Why: importing and building the serving stack (SQLAlchemy and the ORM mappings, onnxruntime, gRPC, uvicorn,
+prometheus_client) and loading the models makes ~100k objects that live as long as the process, and the
+collector's passes over them (~270, two of them full: one during the imports, one while the model loaded) were
+0.15-0.2 s of CPU in a start of ~1.1 s, measured with `gc.callbacks`; they found ~900 unreachable objects in all.
+The pause starts with the serve command (the CLI's own imports come before it) and spans the model loads. When
+the server is ready, `ready()` freezes what the start made (out of every later pass: shorter collector pauses
+while serving too; the start's few garbage cycles stay, once) and turns the collector back on.
 """
 
 from __future__ import annotations
