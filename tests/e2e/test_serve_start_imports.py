@@ -19,21 +19,34 @@ from maas.registry import Registry
 from ..integration.models import linear_model
 from .test_serve_process import env_for, free_port, wait_ready
 
-# Runs `maas serve` with one hook: the modules loaded when the listeners accept are written to argv[1] just
-# before the deferred routes start building (`_Server.startup` -> `DeferredApp.build_soon`), with whether the
-# cyclic garbage collector runs then and at exit (paused while starting: server/collector_pause.py).
+# Runs `maas serve` with one hook, set when the start imports deferred_app (so the script imports nothing earlier
+# than the start does): the modules loaded when the listeners accept, taken just before the deferred routes start
+# building (`_Server.startup` -> `DeferredApp.build_soon`), with whether the cyclic garbage collector runs then and
+# at exit (paused while starting: server/collector_pause.py), are written to argv[1] at exit.
 SERVE = r"""
-import atexit, gc, json, sys
-from maas.server import deferred_app
+import atexit, gc, importlib.machinery, json, sys
 
 out, args = sys.argv[1], sys.argv[2:]
-build_soon = deferred_app.DeferredApp.build_soon
 seen = {}
 
-def snapshot_then_build(self):
-    if self._building is None:
-        seen.update(modules=sorted(sys.modules), collector_at_start=gc.isenabled())
-    build_soon(self)
+def snapshot_then_build(build_soon):
+    def hooked(self):
+        if self._building is None:
+            seen.update(modules=sorted(sys.modules), collector_at_start=gc.isenabled())
+        build_soon(self)
+    return hooked
+
+class HookDeferredApp:  # patches the module when the start imports it, so that nothing is imported earlier
+    def find_spec(self, name, path, target=None):
+        if name != "maas.server.deferred_app":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        run = spec.loader.exec_module
+        def exec_module(module):
+            run(module)
+            module.DeferredApp.build_soon = snapshot_then_build(module.DeferredApp.build_soon)
+        spec.loader.exec_module = exec_module
+        return spec
 
 def at_exit():
     seen.update(collector_at_exit=gc.isenabled(), frozen=gc.get_freeze_count())
@@ -41,7 +54,7 @@ def at_exit():
         json.dump(seen, f)
 
 atexit.register(at_exit)
-deferred_app.DeferredApp.build_soon = snapshot_then_build
+sys.meta_path.insert(0, HookDeferredApp())
 from maas.cli.main import main
 sys.argv = ["maas", *args]
 main()
@@ -56,6 +69,7 @@ NOT_AT_START = (
     "maas.cli.import_cmd", "maas.cli.jobs_cmd", "maas.cli.keys_cmd", "rich.table",  # other CLI commands
     "websockets", "uvicorn.protocols.websockets",  # no WebSocket route: uvicorn's ws="none"
     "uvicorn.main", "uvicorn.supervisors", "click", "watchfiles",  # uvicorn's CLI and reloaders (uvicorn_core.py)
+    "prometheus_client.exposition", "wsgiref",  # the text exposition: /metrics after ready (prometheus_core.py)
 )
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from maas.config import Settings
 from maas.errors import FailedPrecondition
 from maas.registry import Registry
+from maas.server import prometheus_core as _prometheus_core  # noqa: F401 - before the core imports it
 from maas.server.uvicorn_core import Config, Server
 
 if TYPE_CHECKING:
