@@ -24,7 +24,7 @@ from .test_serve_process import env_for, free_port, wait_ready
 # building (`_Server.startup` -> `DeferredApp.build_soon`), with whether the cyclic garbage collector runs then and
 # at exit (paused while starting: server/collector_pause.py), are written to argv[1] at exit.
 SERVE = r"""
-import atexit, gc, importlib.machinery, json, sys
+import atexit, gc, importlib.machinery, json, os, sys
 
 out, args = sys.argv[1], sys.argv[2:]
 seen = {}
@@ -32,7 +32,8 @@ seen = {}
 def snapshot_then_build(build_soon):
     def hooked(self):
         if self._building is None:
-            seen.update(modules=sorted(sys.modules), collector_at_start=gc.isenabled())
+            seen.update(modules=sorted(sys.modules), collector_at_start=gc.isenabled(),
+                        openblas_thread_timeout=os.environ.get("OPENBLAS_THREAD_TIMEOUT"))
         build_soon(self)
     return hooked
 
@@ -102,7 +103,14 @@ def test_serve_is_ready_without_the_rest(tmp_path: Path) -> None:
     seen = json.loads(loaded_file.read_text())
     assert (seen["collector_at_start"], seen["collector_at_exit"]) == (False, True)
     assert seen["frozen"] > 10_000  # what the start made is out of the collector's passes
+    assert seen["openblas_thread_timeout"] == os.environ.get("OPENBLAS_THREAD_TIMEOUT", "4")  # set before numpy
     loaded = set(seen["modules"])
     assert {"onnxruntime", "grpc", "uvicorn", "maas.server.grpc_bootstrap"} <= loaded  # taken while serving
     assert sorted(m for m in NOT_AT_START if m in loaded) == []
     assert os.path.exists(home / "registry.db")
+
+
+def test_the_cli_is_imported_without_numpy() -> None:
+    """So that `maas serve` can tell OpenBLAS how its threads wait before numpy loads it (cli/main.py)."""
+    code = "import sys, maas.cli.main; assert 'numpy' not in sys.modules, 'numpy imported with the CLI'"
+    subprocess.run([sys.executable, "-c", code], check=True)

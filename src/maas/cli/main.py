@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -319,6 +320,10 @@ def serve(
 
         return run_on_ray(state.settings(**{k: v for k, v in flags.items() if v is not None}), ray,
                           models=models or None, overrides=override or None)
+    # OpenBLAS's threads (numpy's, loaded next) spin 2^28 cycles (~0.1 s of a core each) after they start and after
+    # each call before they sleep: ~0.1 s of CPU at start that competed with it (issue #19), and after every BLAS call
+    # while serving. 4 is OpenBLAS's least (2^4 cycles); a user's own setting wins.
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
     from maas.server.collector_pause import collector_paused
 
     with collector_paused():  # until the server is ready (`_Server.startup`): see collector_pause.py
