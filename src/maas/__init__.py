@@ -14,7 +14,6 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from maas.errors import MaasError
-from maas.types import ModelRef, Signature, TensorSpec
 
 __version__ = "0.1.0"
 
@@ -22,10 +21,16 @@ if TYPE_CHECKING:
     from maas.client import AsyncClient, Client
     from maas.registry import ModelVersion, Registry
     from maas.training import Progress, TrainConfig, TrainResult
+    from maas.types import ModelRef, Signature, TensorSpec
 
 
 def __getattr__(name: str) -> Any:
-    # Imported on first use so that `import maas` stays light (no HTTP client, no SQLAlchemy until needed).
+    # Imported on first use so that `import maas` stays light (no HTTP client, no SQLAlchemy until needed, and no
+    # numpy: `maas serve` sets how OpenBLAS's threads wait before numpy loads it, cli/main.py).
+    if name in ("ModelRef", "Signature", "TensorSpec"):
+        from maas import types
+
+        return getattr(types, name)
     if name == "Registry":
         from maas.registry import Registry
 

@@ -19,22 +19,43 @@ from maas.registry import Registry
 from ..integration.models import linear_model
 from .test_serve_process import env_for, free_port, wait_ready
 
-# Runs `maas serve` with one hook: the modules loaded when the listeners accept are written to argv[1] just
-# before the deferred routes start building (`_Server.startup` -> `DeferredApp.build_soon`).
+# Runs `maas serve` with one hook, set when the start imports deferred_app (so the script imports nothing earlier
+# than the start does): the modules loaded when the listeners accept, taken just before the deferred routes start
+# building (`_Server.startup` -> `DeferredApp.build_soon`), with whether the cyclic garbage collector runs then and
+# at exit (paused while starting: server/collector_pause.py), are written to argv[1] at exit.
 SERVE = r"""
-import json, sys
-from maas.server import deferred_app
+import atexit, gc, importlib.machinery, json, os, sys
 
 out, args = sys.argv[1], sys.argv[2:]
-build_soon = deferred_app.DeferredApp.build_soon
+seen = {}
 
-def snapshot_then_build(self):
-    if self._building is None:
-        with open(out, "w") as f:
-            json.dump(sorted(sys.modules), f)
-    build_soon(self)
+def snapshot_then_build(build_soon):
+    def hooked(self):
+        if self._building is None:
+            seen.update(modules=sorted(sys.modules), collector_at_start=gc.isenabled(),
+                        openblas_thread_timeout=os.environ.get("OPENBLAS_THREAD_TIMEOUT"))
+        build_soon(self)
+    return hooked
 
-deferred_app.DeferredApp.build_soon = snapshot_then_build
+class HookDeferredApp:  # patches the module when the start imports it, so that nothing is imported earlier
+    def find_spec(self, name, path, target=None):
+        if name != "maas.server.deferred_app":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        run = spec.loader.exec_module
+        def exec_module(module):
+            run(module)
+            module.DeferredApp.build_soon = snapshot_then_build(module.DeferredApp.build_soon)
+        spec.loader.exec_module = exec_module
+        return spec
+
+def at_exit():
+    seen.update(collector_at_exit=gc.isenabled(), frozen=gc.get_freeze_count())
+    with open(out, "w") as f:
+        json.dump(seen, f)
+
+atexit.register(at_exit)
+sys.meta_path.insert(0, HookDeferredApp())
 from maas.cli.main import main
 sys.argv = ["maas", *args]
 main()
@@ -47,6 +68,9 @@ NOT_AT_START = (
     "fsspec",  # the prediction log opens its folder on first use
     "maas.formats", "maas.llm.engine",  # import code and the LLM engine load with their first use
     "maas.cli.import_cmd", "maas.cli.jobs_cmd", "maas.cli.keys_cmd", "rich.table",  # other CLI commands
+    "websockets", "uvicorn.protocols.websockets",  # no WebSocket route: uvicorn's ws="none"
+    "uvicorn.main", "uvicorn.supervisors", "click", "watchfiles",  # uvicorn's CLI and reloaders (uvicorn_core.py)
+    "prometheus_client.exposition", "wsgiref",  # the text exposition: /metrics after ready (prometheus_core.py)
 )
 
 
@@ -76,7 +100,17 @@ def test_serve_is_ready_without_the_rest(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err.decode()[-2000:]
-    loaded = set(json.loads(loaded_file.read_text()))
+    seen = json.loads(loaded_file.read_text())
+    assert (seen["collector_at_start"], seen["collector_at_exit"]) == (False, True)
+    assert seen["frozen"] > 10_000  # what the start made is out of the collector's passes
+    assert seen["openblas_thread_timeout"] == os.environ.get("OPENBLAS_THREAD_TIMEOUT", "4")  # set before numpy
+    loaded = set(seen["modules"])
     assert {"onnxruntime", "grpc", "uvicorn", "maas.server.grpc_bootstrap"} <= loaded  # taken while serving
     assert sorted(m for m in NOT_AT_START if m in loaded) == []
     assert os.path.exists(home / "registry.db")
+
+
+def test_the_cli_is_imported_without_numpy() -> None:
+    """So that `maas serve` can tell OpenBLAS how its threads wait before numpy loads it (cli/main.py)."""
+    code = "import sys, maas.cli.main; assert 'numpy' not in sys.modules, 'numpy imported with the CLI'"
+    subprocess.run([sys.executable, "-c", code], check=True)

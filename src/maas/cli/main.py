@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -310,21 +311,28 @@ def serve(
              "max_queue_wait_ms": max_queue_wait_ms, "tls_cert": tls_cert, "tls_key": tls_key,
              "tls_client_ca": tls_client_ca, "inference_threads": inference_threads,
              "request_timeout_s": request_timeout_s, "poll_interval_s": poll_interval_s, "use_cuda": use_cuda}
-    from maas.serving.options import parse_overrides
-
     if ray is not None:
         from maas.cluster.scaling import split_overrides
+        from maas.serving.options import parse_overrides
 
         parse_overrides(split_overrides(override or [])[1])  # a bad --set fails before Ray is imported
         from maas.cluster.run import run as run_on_ray
 
         return run_on_ray(state.settings(**{k: v for k, v in flags.items() if v is not None}), ray,
                           models=models or None, overrides=override or None)
-    from maas.server.main import run
+    # OpenBLAS's threads (numpy's, loaded next) spin 2^28 cycles (~0.1 s of a core each) after they start and after
+    # each call before they sleep: ~0.1 s of CPU at start that competed with it (issue #19), and after every BLAS call
+    # while serving. 4 is OpenBLAS's least (2^4 cycles); a user's own setting wins.
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+    from maas.server.collector_pause import collector_paused
 
-    parse_overrides(override or [])  # a bad --set fails here, as a one-line error, before anything starts
-    run(state.settings(**{k: v for k, v in flags.items() if v is not None}), models=models or None,
-        overrides=override or None)
+    with collector_paused():  # until the server is ready (`_Server.startup`): see collector_pause.py
+        from maas.server.main import run
+        from maas.serving.options import parse_overrides
+
+        parse_overrides(override or [])  # a bad --set fails here, as a one-line error, before anything starts
+        run(state.settings(**{k: v for k, v in flags.items() if v is not None}), models=models or None,
+            overrides=override or None)
 
 
 @app.command("demo")

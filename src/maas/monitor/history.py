@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
 from maas.monitor.live import parse, quantile
 
@@ -73,6 +73,8 @@ class MetricsHistory:
 
     def sample(self) -> None:
         """Take one reading (the thread calls this; tests may too)."""
+        from prometheus_client import generate_latest  # its exposition module: after ready (server/prometheus_core.py)
+
         now = time.time()
         current = by_model(parse(generate_latest(self.registry).decode()))
         if self._last is not None:
@@ -104,9 +106,9 @@ class MetricsHistory:
             self._thread = None
 
     def _run(self) -> None:
-        while not self._stop.is_set():
+        # The first reading one interval after the start: with `maas serve`, after the server is ready.
+        while not self._stop.wait(self.interval_s):
             try:
                 self.sample()
             except Exception:  # a bad reading must not end the history; the next one tries again
                 log.warning("could not sample the serving metrics", exc_info=True)
-            self._stop.wait(self.interval_s)

@@ -10,11 +10,11 @@ from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-import uvicorn
-
 from maas.config import Settings
 from maas.errors import FailedPrecondition
 from maas.registry import Registry
+from maas.server import prometheus_core as _prometheus_core  # noqa: F401 - before the core imports it
+from maas.server.uvicorn_core import Config, Server
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -71,11 +71,11 @@ def check_port_free(host: str, port: int, what: str) -> None:
             raise FailedPrecondition(f"the {what} port {host}:{port} is already in use ({exc.strerror})") from None
 
 
-class _Server(uvicorn.Server):
+class _Server(Server):
     """uvicorn re-raises a caught SIGTERM after draining, which makes the exit status -15; a service manager
     asking for a stop should see a clean exit 0 once in-flight work is done."""
 
-    announce: Callable[[uvicorn.Server], None] | None = None
+    announce: Callable[[Server], None] | None = None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
@@ -87,6 +87,9 @@ class _Server(uvicorn.Server):
                 deferred.build_soon()
             if self.announce is not None:
                 self.announce(self)
+            from maas.server.collector_pause import ready
+
+            ready()  # the collector, paused while `maas serve` started, runs again
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
@@ -96,7 +99,7 @@ class _Server(uvicorn.Server):
 
 def build_server(
     settings: Settings, models: list[str] | None = None, overrides: list[str] | None = None
-) -> uvicorn.Server:
+) -> Server:
     from maas.server.app import create_app
     from maas.server.tls import check_tls
     from maas.serving.dataplane import ServingDataPlane
@@ -116,11 +119,11 @@ def build_server(
     return http_server(settings, app, dataplane)
 
 
-def http_server(settings: Settings, app: Any, dataplane: Any) -> uvicorn.Server:
+def http_server(settings: Settings, app: Any, dataplane: Any) -> Server:
     """The uvicorn server of `app` as `maas serve` runs it (also inside the ingress replica of `--ray`)."""
     from maas.server.tls import uvicorn_ssl
 
-    config = uvicorn.Config(
+    config = Config(
         app, host=settings.host, port=settings.http_port, log_level="info", access_log=False,
         # No uvicorn limit_concurrency: its plain 503 would pre-empt maas's own refusals (http_limits.py).
         timeout_graceful_shutdown=10, limit_concurrency=None, timeout_keep_alive=30,
@@ -130,6 +133,9 @@ def http_server(settings: Settings, app: Any, dataplane: Any) -> uvicorn.Server:
         # uvloop and httptools are uvicorn's fast event loop and HTTP parser ("auto" falls back if absent).
         loop="uvloop" if _installed("uvloop") else "asyncio",
         http=_http_protocol(settings, getattr(app, "shed_early", None)),
+        # maas has no WebSocket route: an upgrade request is answered as plain HTTP, and the websockets package
+        # is not imported at start ("auto" loads it, ~20 ms of CPU before ready; issue #19).
+        ws="none",
         h11_max_incomplete_event_size=settings.max_header_bytes,  # the h11 fallback's header cap (a 400)
         proxy_headers=False,  # the audit log records the peer address, not a forwarded one
         **uvicorn_ssl(settings),
@@ -139,7 +145,7 @@ def http_server(settings: Settings, app: Any, dataplane: Any) -> uvicorn.Server:
     return server
 
 
-def ready_line(settings: Settings, server: uvicorn.Server, app: Any, dataplane: Any) -> str:
+def ready_line(settings: Settings, server: Server, app: Any, dataplane: Any) -> str:
     """One line once both listeners are up: where to reach REST, gRPC, the console and the docs, and what is
     served."""
     host = settings.host if settings.host not in ("0.0.0.0", "::") else "127.0.0.1"
