@@ -6,7 +6,6 @@ the server is ready: see deferred_app.py for where and why."""
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -56,22 +55,15 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
-        # gRPC's modules (grpc, protobuf, the servicer: ~30 ms of CPU) are imported in a worker thread while the
-        # models load, which is mostly onnxruntime's own work without the GIL (issue #19, start to ready).
-        grpc_bootstrap = asyncio.ensure_future(
-            asyncio.to_thread(importlib.import_module, "maas.server.grpc_bootstrap")) if grpc else None
-        try:
-            await dataplane.start(models)
-        finally:
-            if grpc_bootstrap is not None:
-                await asyncio.gather(grpc_bootstrap, return_exceptions=True)  # no import left running
+        await dataplane.start(models)
         await llm.start(models)
         jobs.start()
         gauges.start()
         history.start()
         grpc_server = None
-        if grpc_bootstrap is not None:
-            start_grpc_server = grpc_bootstrap.result().start_grpc_server
+        if grpc:
+            from maas.server.grpc_bootstrap import start_grpc_server
+
             grpc_server, port = await start_grpc_server(dataplane, settings, settings.host, settings.grpc_port,
                                                         authorizer=authorizer, audit=audit)
             deferred.state.grpc_port = port
