@@ -106,19 +106,7 @@ def time_rows_alternately(runtime: Runtime, inputs: tuple[TensorSpec, ...], rows
     one, many = synthetic(inputs), synthetic(inputs, rows)
     if one is None or many is None:
         return None, None
-    best = [float("inf"), float("inf")]
-    try:
-        runtime.run(one)
-        runtime.run(many)
-        for _ in range(PROBE_RUNS):
-            for i, sample in enumerate((one, many)):
-                started = time.perf_counter()
-                runtime.run(sample)
-                best[i] = min(best[i], time.perf_counter() - started)
-    except Exception as exc:
-        log.debug("timing batched runs failed: %s", exc)
-        return None, None
-    return best[0], best[1]
+    return _best_in_turn((runtime, one), (runtime, many), PROBE_RUNS)
 
 
 def keep_solo(solo: Runtime, instance: Runtime, layout: Layout, inputs: tuple[TensorSpec, ...]) -> bool:
@@ -139,17 +127,26 @@ def time_alternately(a: Runtime, b: Runtime, inputs: tuple[TensorSpec, ...]) -> 
     sample = synthetic(inputs)
     if sample is None:
         return None, None
+    return _best_in_turn((a, sample), (b, sample), PAIRED_RUNS)
+
+
+Cell = tuple[Runtime, dict[str, np.ndarray]]  # a session and the sample it is timed on
+
+
+def _best_in_turn(a: Cell, b: Cell, runs: int) -> tuple[float | None, float | None]:
+    """The best of `runs` timed runs of cell `a` and of cell `b`, one of each in turn after one untimed run of
+    each, so that a busy spell of the machine slows both alike; (None, None) when a run fails."""
     best = [float("inf"), float("inf")]
     try:
-        a.run(sample)
-        b.run(sample)
-        for _ in range(PAIRED_RUNS):
-            for i, runtime in enumerate((a, b)):
+        for runtime, sample in (a, b):
+            runtime.run(sample)
+        for _ in range(runs):
+            for i, (runtime, sample) in enumerate((a, b)):
                 started = time.perf_counter()
                 runtime.run(sample)
                 best[i] = min(best[i], time.perf_counter() - started)
     except Exception as exc:
-        log.debug("timing batch-1 runs failed: %s", exc)
+        log.debug("timing runs failed: %s", exc)
         return None, None
     return best[0], best[1]
 
