@@ -23,14 +23,20 @@ def rows(inputs: Tensors) -> int:
 
 def merge_key(inputs: Tensors) -> tuple[Any, ...]:
     """Requests with the same key can be concatenated: same names, dtypes and non-batch dimensions."""
+    if len(inputs) == 1:  # the common case, without the sort (this runs per request, holding the GIL)
+        ((name, a),) = inputs.items()
+        return ((name, a.dtype, a.shape[1:]),)
     return tuple(sorted((name, a.dtype.str, a.shape[1:]) for name, a in inputs.items()))
 
 
 def group_compatible(requests: Sequence[Tensors]) -> list[list[int]]:
     """Indices of `requests` grouped by merge key, in arrival order; each group runs as one batch."""
+    keys = [merge_key(inputs) for inputs in requests]
+    if all(key == keys[0] for key in keys):  # the usual batch: one group
+        return [list(range(len(requests)))]
     groups: dict[tuple[Any, ...], list[int]] = {}
-    for i, inputs in enumerate(requests):
-        groups.setdefault(merge_key(inputs), []).append(i)
+    for i, key in enumerate(keys):
+        groups.setdefault(key, []).append(i)
     return list(groups.values())
 
 
@@ -48,6 +54,9 @@ def split(outputs: Tensors, sizes: Sequence[int]) -> list[Tensors]:
             raise Internal(f"output {name!r} has shape {list(a.shape)}, expected {total} rows for the batch")
     if len(sizes) == 1:
         return [outputs]
-    bounds = np.cumsum(sizes)[:-1]
-    parts = {name: np.split(a, bounds, axis=0) for name, a in outputs.items()}
-    return [{name: parts[name][i] for name in outputs} for i in range(len(sizes))]
+    parts, start = [], 0
+    for size in sizes:  # views by slicing: np.split costs ~1.5 us a part more (measured at 32 parts)
+        end = start + size
+        parts.append({name: a[start:end] for name, a in outputs.items()})
+        start = end
+    return parts
