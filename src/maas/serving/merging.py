@@ -26,13 +26,13 @@ def merge_key(inputs: Tensors) -> tuple[Any, ...]:
     if len(inputs) == 1:  # the common case, without the sort (this runs per request, holding the GIL)
         ((name, a),) = inputs.items()
         return ((name, a.dtype, a.shape[1:]),)
-    return tuple(sorted((name, a.dtype.str, a.shape[1:]) for name, a in inputs.items()))
+    return tuple(sorted((name, a.dtype, a.shape[1:]) for name, a in inputs.items()))  # names are unique: sorted by them
 
 
 def group_compatible(requests: Sequence[Tensors]) -> list[list[int]]:
     """Indices of `requests` grouped by merge key, in arrival order; each group runs as one batch."""
     keys = [merge_key(inputs) for inputs in requests]
-    if all(key == keys[0] for key in keys):  # the usual batch: one group
+    if keys and all(key == keys[0] for key in keys):  # the usual batch: one group
         return [list(range(len(requests)))]
     groups: dict[tuple[Any, ...], list[int]] = {}
     for i, key in enumerate(keys):

@@ -41,3 +41,7 @@ def test_outputs_are_cut_at_each_callers_rows() -> None:
 def test_an_output_without_the_batch_rows_is_a_model_error() -> None:
     with pytest.raises(Internal, match="expected 3 rows"):
         merging.split({"y": np.zeros((2, 1))}, [1, 2])
+
+
+def test_no_requests_make_no_groups() -> None:
+    assert merging.group_compatible([]) == []
