@@ -9,6 +9,13 @@ soon as the requests read in the same turn of the event loop have joined it; a t
 requests puts the delay back in force. With several instances idle, each gets an equal share of the queue.
 Batches run in the shared thread pool, never on the event loop; tensor merging and splitting live in
 `merging.py`.
+
+Each instance has a lane (`_Lane`): the batches handed to it, run one after another by one worker thread.
+While every instance is busy and the queue already holds a full batch, that batch is handed to the busy
+instance whose run started first, so the instance starts it as soon as its current run ends, in the same worker
+thread, instead of idling while the result travels to the loop and the next batch travels back (a thread
+wake-up, a loop turn and two GIL hand-offs per run). Only a full batch goes ahead this way: it would be cut as
+it is whenever an instance freed, so nothing waits for company that could have joined it.
 """
 
 from __future__ import annotations
@@ -17,11 +24,11 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from concurrent.futures import Future as ThreadFuture
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -92,6 +99,56 @@ class _GroupResult:
     seconds: float
 
 
+@dataclass(eq=False)
+class _Work:
+    """One batch handed to a lane, and where its result goes (a callback run in the worker thread)."""
+
+    requests: list[Tensors]
+    batched: bool
+    report: Callable[[list[_GroupResult] | None, BaseException | None, float], None]  # results, error, started
+
+
+class _Lane:
+    """The batches handed to one instance, run in order by at most one worker thread at a time (a runtime is
+    called from one thread at a time); the loop appends, the worker takes, both under `_lock`."""
+
+    def __init__(self, runtime: Runtime, executor: Executor) -> None:
+        self.runtime = runtime
+        self._executor = executor
+        self._lock = threading.Lock()
+        self._work: deque[_Work] = deque()
+        self._draining = False
+
+    def put(self, work: _Work) -> None:
+        """Queue `work`, starting a worker when none is draining the lane; raises when the pool refuses."""
+        with self._lock:
+            self._work.append(work)
+            if self._draining:
+                return
+            self._draining = True
+        try:
+            self._executor.submit(self._drain)
+        except BaseException:
+            with self._lock:
+                self._work.remove(work)
+                self._draining = False
+            raise
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                if not self._work:
+                    self._draining = False
+                    return
+                work = self._work.popleft()
+            started = time.monotonic()
+            try:
+                results, exc = _compute(self.runtime, work.requests, work.batched), None
+            except BaseException as error:  # _compute catches model errors; this is anything else
+                results, exc = None, error
+            work.report(results, exc, started)
+
+
 class Batcher:
     """Queue + scheduler for one version; `submit` returns exactly the caller's rows of every output."""
 
@@ -117,6 +174,8 @@ class Batcher:
         self._queue: deque[_Pending] = deque()
         self._queue_rows = 0  # rows in `_queue`, kept as it changes (admission asks on every request)
         self._idle: list[Runtime] = []
+        self._lanes = {r: _Lane(r, executor) for r in (*self._runtimes, *((solo,) if solo is not None else ()))}
+        self._in_lane: dict[Runtime, list[float]] = {}  # instance -> when each batch in its lane was handed over
         self._running: set[asyncio.Future[None]] = set()
         self._timer: asyncio.Handle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -126,8 +185,7 @@ class Batcher:
         self._head_due = False  # the request at the head of the queue has waited long enough
         self._closed = False
         self.traced = False  # OpenTelemetry is on: keep per-request timings for the spans
-        self._service_s = 0.0  # recent time from dispatching a batch to its result (0: none measured yet)
-        self._dispatched: dict[asyncio.Future[None], float] = {}
+        self._service_s = 0.0  # recent time from a batch's start to its result (0: none measured yet)
         self.slots: SlotPool | None = None  # set while other versions of the model share its slots (slots.py)
 
     @property
@@ -261,9 +319,26 @@ class Batcher:
             self._mean_batch += (len(batch) - self._mean_batch) * _BATCH_WEIGHT
             self._observer.queue_depth(len(self._queue))
             self._dispatch(self._runtime_for(), batch)
+        if not self._idle and self._queue and self.slots is None:
+            self._chain_full_batches()
         if self._timer is not None and (not self._queue or not self._idle):
             self._timer.cancel()  # re-armed for the new oldest request when an instance frees
             self._timer = None
+
+    def _chain_full_batches(self) -> None:
+        """Hand full batches to busy instances with nothing after their current run, the one whose run started
+        first (it frees first) first. A version sharing its model's slots never chains: slots.py decides."""
+        alone = [r for r in self._runtimes if len(self._in_lane.get(r, ())) == 1]
+        for runtime in sorted(alone, key=lambda r: self._in_lane[r][0]):
+            self._drop_abandoned()
+            limit = self.policy.max_batch_size
+            if not self._queue or (limit and self._queued_rows(self._target) < self._target):
+                return
+            batch = self._cut(limit) if limit else [self._queue.popleft()]
+            self._queue_rows -= sum(p.rows for p in batch)
+            self._mean_batch += (len(batch) - self._mean_batch) * _BATCH_WEIGHT
+            self._observer.queue_depth(len(self._queue))
+            self._dispatch(runtime, batch)
 
     def _runtime_for(self) -> Runtime:
         """The instance for the batch just cut: the solo session when that batch runs alone (nothing left in
@@ -354,30 +429,22 @@ class Batcher:
 
     # --- execution --------------------------------------------------------------------------------------
     def _dispatch(self, runtime: Runtime, batch: list[_Pending]) -> None:
-        """Run `batch` on `runtime` in the pool; the result comes back to the loop as one callback."""
+        """Hand `batch` to `runtime`'s lane; the result comes back to the loop as one callback."""
         loop = self._loop
         assert loop is not None
-        started = time.monotonic()
-        for p in batch:
-            self._observer.queued(started - p.enqueued)
-            p.dispatched = started
+        handed = time.monotonic()
         done: asyncio.Future[None] = loop.create_future()
         self._running.add(done)
-        self._dispatched[done] = started
-        batched = self.policy.max_batch_size > 0
-        try:
-            work = self._executor.submit(_compute, runtime, [p.inputs for p in batch], batched)
-        except Exception as exc:  # the pool refused work (shut down): no caller may hang
-            loop.call_soon(self._finish, runtime, batch, done, None, exc)  # not recursively: _finish pumps
-            return
+        self._in_lane.setdefault(runtime, []).append(handed)
 
-        def back_on_loop(f: ThreadFuture[list[_GroupResult]]) -> None:
-            exc = Unavailable("the worker pool shut down") if f.cancelled() else f.exception()
-            results = None if exc else f.result()
+        def back_on_loop(results: list[_GroupResult] | None, exc: BaseException | None, started: float) -> None:
             with contextlib.suppress(RuntimeError):  # the loop is already closed: nobody is waiting
-                loop.call_soon_threadsafe(self._finish, runtime, batch, done, results, exc)
+                loop.call_soon_threadsafe(self._finish, runtime, batch, done, results, exc, started)
 
-        work.add_done_callback(back_on_loop)
+        try:
+            self._lanes[runtime].put(_Work([p.inputs for p in batch], self.policy.max_batch_size > 0, back_on_loop))
+        except Exception as exc:  # the pool refused work (shut down): no caller may hang
+            loop.call_soon(self._finish, runtime, batch, done, None, exc, handed)  # not recursively: _finish pumps
 
     def _finish(
         self,
@@ -386,7 +453,13 @@ class Batcher:
         done: asyncio.Future[None],
         results: list[_GroupResult] | None,
         exc: BaseException | None,
+        started: float,
     ) -> None:
+        """On the loop: answer the batch's callers. `started`: when the worker began the batch (a chained batch
+        waited in its lane until then, which counts as queueing, not as service)."""
+        for p in batch:
+            self._observer.queued(started - p.enqueued)
+            p.dispatched = started
         try:
             if results is None:
                 log.error("%s: batch execution failed: %s", self.label, exc)
@@ -412,17 +485,19 @@ class Batcher:
                         assert result.outputs is not None
                         future.set_result(result.outputs[position])
         finally:
-            began = self._dispatched.pop(done, None)
-            if began is not None and results is not None and runtime is not self._solo:  # admission's view
-                took = time.monotonic() - began
+            if results is not None and runtime is not self._solo:  # admission's view
+                took = time.monotonic() - started
                 self._service_s = took if self._service_s == 0.0 else (
                     self._service_s + (took - self._service_s) * _SERVICE_WEIGHT)
             self._running.discard(done)
             done.set_result(None)
-            if runtime is self._solo:
-                self._solo_idle = True
-            else:
-                self._idle.append(runtime)
+            handed = self._in_lane[runtime]
+            handed.pop(0)
+            if not handed:  # else a chained batch runs on it now
+                if runtime is self._solo:
+                    self._solo_idle = True
+                else:
+                    self._idle.append(runtime)
             if self.slots is not None:
                 self.slots.give(self)
             self._pump()

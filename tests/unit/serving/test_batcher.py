@@ -227,3 +227,27 @@ def test_queued_rows_are_spread_over_idle_instances() -> None:
 
     asyncio.run(body())
     assert first.batches == [4] and second.batches == [4]
+
+
+def test_a_full_batch_is_handed_to_the_busy_instance_and_a_partial_one_stays_queued() -> None:
+    """While the only instance is busy, a full batch goes into its lane, to run the moment the current run ends;
+    a batch that is not full stays in the queue, where later requests can still join it."""
+    runtime = GatedRuntime()
+
+    async def body(batcher: Batcher) -> None:
+        first = await _occupy(batcher, runtime)
+        inputs = [rows(1, 10.0 * i) for i in range(5)]
+        early = [asyncio.ensure_future(batcher.submit(x, HANG_GUARD_S)) for x in inputs[:3]]
+        await asyncio.sleep(0)
+        assert batcher.depth == 3  # 3 of 4 rows: waits for company
+        late = [asyncio.ensure_future(batcher.submit(x, HANG_GUARD_S)) for x in inputs[3:]]
+        await asyncio.sleep(0)
+        assert batcher.depth == 1  # the first 4 rows are in the instance's lane; the fifth is queued
+        runtime.gate.set()
+        outs = await asyncio.gather(*early, *late)
+        await first
+        for x, out in zip(inputs, outs, strict=True):
+            np.testing.assert_array_equal(out["y"], x["x"] * 2)
+        assert runtime.batches == [1, 4, 1]
+
+    asyncio.run(_with_batcher(runtime, policy(max_batch_size=4), body))

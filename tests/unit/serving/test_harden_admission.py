@@ -54,11 +54,11 @@ def test_a_request_expected_to_wait_too_long_is_refused_at_once(max_wait_s: floa
             second = asyncio.ensure_future(batcher.submit(one_row(), timeout_s if why == "maximum queue wait"
                                                           else 30.0))
             await asyncio.sleep(0)
-            started = time.monotonic()
+            started, depth = time.monotonic(), batcher.depth
             with pytest.raises(ResourceExhausted, match=why):
                 await batcher.submit(one_row(), timeout_s)
             assert time.monotonic() - started < SERVICE_S  # refused without waiting for anything
-            assert batcher.depth == 1  # the refused request never joined the queue
+            assert batcher.depth == depth  # the refused request never joined the queue
             await asyncio.gather(running, second)
             await batcher.stop(10)
 
@@ -90,6 +90,8 @@ def test_a_queue_whose_head_has_waited_too_long_refuses_however_fast_its_batches
             await batcher.submit(one_row(), 30.0)  # a service time of ~5 ms is measured
             running = asyncio.ensure_future(batcher.submit(one_row(), 30.0))
             await asyncio.sleep(0)
+            chained = asyncio.ensure_future(batcher.submit(one_row(), 30.0))  # handed to the busy instance
+            await asyncio.sleep(0)
             queued = asyncio.ensure_future(batcher.submit(one_row(), 30.0))
             await asyncio.sleep(0)
             assert batcher.depth == 1
@@ -97,7 +99,7 @@ def test_a_queue_whose_head_has_waited_too_long_refuses_however_fast_its_batches
             with pytest.raises(ResourceExhausted, match="maximum queue wait"):
                 await batcher.submit(one_row(), 30.0)
             assert batcher.overloaded() is not None  # the transports' check before a body is read agrees
-            await asyncio.gather(running, queued)
+            await asyncio.gather(running, chained, queued)
             assert batcher.overloaded() is None  # drained: admitted again
             await batcher.stop(10)
 
