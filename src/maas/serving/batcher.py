@@ -313,11 +313,8 @@ class Batcher:
                 break
             if self.slots is not None and not self.slots.take(self):
                 break  # another version of the model holds the slots; one is granted back (run_now)
-            batch = self._cut(self._share()) if self.policy.max_batch_size else [self._queue.popleft()]
-            self._queue_rows -= sum(p.rows for p in batch)
+            batch = self._take(self._share())
             self._head_due = False
-            self._mean_batch += (len(batch) - self._mean_batch) * _BATCH_WEIGHT
-            self._observer.queue_depth(len(self._queue))
             self._dispatch(self._runtime_for(), batch)
         if not self._idle and self._queue and self.slots is None:
             self._chain_full_batches()
@@ -328,17 +325,26 @@ class Batcher:
     def _chain_full_batches(self) -> None:
         """Hand full batches to busy instances with nothing after their current run, the one whose run started
         first (it frees first) first. A version sharing its model's slots never chains: slots.py decides."""
+        if not self._full_batch_queued():  # checked first: this runs on every arrival under load
+            return
         alone = [r for r in self._runtimes if len(self._in_lane.get(r, ())) == 1]
         for runtime in sorted(alone, key=lambda r: self._in_lane[r][0]):
             self._drop_abandoned()
-            limit = self.policy.max_batch_size
-            if not self._queue or (limit and self._queued_rows(self._target) < self._target):
+            if not self._full_batch_queued():
                 return
-            batch = self._cut(limit) if limit else [self._queue.popleft()]
-            self._queue_rows -= sum(p.rows for p in batch)
-            self._mean_batch += (len(batch) - self._mean_batch) * _BATCH_WEIGHT
-            self._observer.queue_depth(len(self._queue))
-            self._dispatch(runtime, batch)
+            self._dispatch(runtime, self._take(self.policy.max_batch_size))
+
+    def _full_batch_queued(self) -> bool:
+        limit = self.policy.max_batch_size
+        return bool(self._queue) and (not limit or self._queued_rows(self._target) >= self._target)
+
+    def _take(self, limit: int) -> list[_Pending]:
+        """Cut the next batch off the queue (within `limit` rows; one request when the version is unbatched)."""
+        batch = self._cut(limit) if self.policy.max_batch_size else [self._queue.popleft()]
+        self._queue_rows -= sum(p.rows for p in batch)
+        self._mean_batch += (len(batch) - self._mean_batch) * _BATCH_WEIGHT
+        self._observer.queue_depth(len(self._queue))
+        return batch
 
     def _runtime_for(self) -> Runtime:
         """The instance for the batch just cut: the solo session when that batch runs alone (nothing left in
