@@ -39,7 +39,7 @@ from maas.serving.options import BatchingPolicy
 from maas.serving.runtime import Runtime
 
 if TYPE_CHECKING:
-    from maas.serving.slots import SlotPool
+    from maas.serving.slots import SlotPool, Turn
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +101,10 @@ class _GroupResult:
 
 @dataclass(eq=False)
 class _Work:
-    """One batch handed to a lane, and where its result goes (a callback run in the worker thread)."""
+    """One batch handed to a lane, the instance that runs it, and where its result goes (a callback run in the
+    worker thread). The instance is the lane's own, or that of another version riding in a turn (slots.py)."""
 
+    runtime: Runtime
     requests: list[Tensors]
     batched: bool
     report: Callable[[list[_GroupResult] | None, BaseException | None, float], None]  # results, error, started
@@ -112,8 +114,7 @@ class _Lane:
     """The batches handed to one instance, run in order by at most one worker thread at a time (a runtime is
     called from one thread at a time); the loop appends, the worker takes, both under `_lock`."""
 
-    def __init__(self, runtime: Runtime, executor: Executor) -> None:
-        self.runtime = runtime
+    def __init__(self, executor: Executor) -> None:
         self._executor = executor
         self._lock = threading.Lock()
         self._work: deque[_Work] = deque()
@@ -143,7 +144,7 @@ class _Lane:
                 work = self._work.popleft()
             started = time.monotonic()
             try:
-                results, exc = _compute(self.runtime, work.requests, work.batched), None
+                results, exc = _compute(work.runtime, work.requests, work.batched), None
             except BaseException as error:  # _compute catches model errors; this is anything else
                 results, exc = None, error
             work.report(results, exc, started)
@@ -174,7 +175,7 @@ class Batcher:
         self._queue: deque[_Pending] = deque()
         self._queue_rows = 0  # rows in `_queue`, kept as it changes (admission asks on every request)
         self._idle: list[Runtime] = []
-        self._lanes = {r: _Lane(r, executor) for r in (*self._runtimes, *((solo,) if solo is not None else ()))}
+        self._lanes = {r: _Lane(executor) for r in (*self._runtimes, *((solo,) if solo is not None else ()))}
         self._in_lane: dict[Runtime, list[float]] = {}  # instance -> when each batch in its lane was handed over
         self._running: set[asyncio.Future[None]] = set()
         self._timer: asyncio.Handle | None = None
@@ -311,11 +312,15 @@ class Batcher:
                 if self._timer is None and self._loop is not None:
                     self._timer = self._arm(self._loop)
                 break
-            if self.slots is not None and not self.slots.take(self):
+            turn = None
+            if self.slots is not None and (turn := self.slots.take(self)) is None:
                 break  # another version of the model holds the slots; one is granted back (run_now)
             batch = self._take(self._share())
             self._head_due = False
-            self._dispatch(self._runtime_for(), batch)
+            runtime = self._runtime_for()
+            self._dispatch(runtime, batch, turn=turn)
+            if turn is not None:
+                turn.pool.board(turn, self._lanes[runtime])
         if not self._idle and self._queue and self.slots is None:
             self._chain_full_batches()
         if self._timer is not None and (not self._queue or not self._idle):
@@ -365,6 +370,22 @@ class Batcher:
     def run_now(self) -> None:
         self._head_due = True
         self._pump()
+
+    def ride(self, lane: _Lane, turn: Turn) -> bool:
+        """Another version of the model runs a batch in `lane` in a turn of the shared slots: cut one of ours now
+        to run right after it in the same worker, on an idle instance of ours; False when there is none, or no
+        request is queued."""
+        if self._closed or not self._idle:
+            return False
+        self._drop_abandoned()
+        if not self._queue:
+            return False
+        self._head_due = False
+        self._dispatch(self._idle.pop(), self._take(self.policy.max_batch_size), lane=lane, turn=turn)
+        if not self._queue and self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        return True
 
     def blocked(self, since: float, now: float) -> None:
         for p in self._queue:
@@ -434,8 +455,10 @@ class Batcher:
         return [self._queue.popleft() for _ in range(take)]
 
     # --- execution --------------------------------------------------------------------------------------
-    def _dispatch(self, runtime: Runtime, batch: list[_Pending]) -> None:
-        """Hand `batch` to `runtime`'s lane; the result comes back to the loop as one callback."""
+    def _dispatch(self, runtime: Runtime, batch: list[_Pending], lane: _Lane | None = None,
+                  turn: Turn | None = None) -> None:
+        """Hand `batch` to `runtime`'s lane (or `lane`: another version's, in a turn of the shared slots); the
+        result comes back to the loop as one callback."""
         loop = self._loop
         assert loop is not None
         handed = time.monotonic()
@@ -445,12 +468,14 @@ class Batcher:
 
         def back_on_loop(results: list[_GroupResult] | None, exc: BaseException | None, started: float) -> None:
             with contextlib.suppress(RuntimeError):  # the loop is already closed: nobody is waiting
-                loop.call_soon_threadsafe(self._finish, runtime, batch, done, results, exc, started)
+                loop.call_soon_threadsafe(self._finish, runtime, batch, done, results, exc, started, turn)
 
+        work = _Work(runtime, [p.inputs for p in batch], self.policy.max_batch_size > 0, back_on_loop)
         try:
-            self._lanes[runtime].put(_Work([p.inputs for p in batch], self.policy.max_batch_size > 0, back_on_loop))
+            (lane or self._lanes[runtime]).put(work)
         except Exception as exc:  # the pool refused work (shut down): no caller may hang
-            loop.call_soon(self._finish, runtime, batch, done, None, exc, handed)  # not recursively: _finish pumps
+            # not recursively: _finish pumps
+            loop.call_soon(self._finish, runtime, batch, done, None, exc, handed, turn)
 
     def _finish(
         self,
@@ -460,6 +485,7 @@ class Batcher:
         results: list[_GroupResult] | None,
         exc: BaseException | None,
         started: float,
+        turn: Turn | None = None,
     ) -> None:
         """On the loop: answer the batch's callers. `started`: when the worker began the batch (a chained batch
         waited in its lane until then, which counts as queueing, not as service)."""
@@ -504,8 +530,8 @@ class Batcher:
                     self._solo_idle = True
                 else:
                     self._idle.append(runtime)
-            if self.slots is not None:
-                self.slots.give(self)
+            if turn is not None:
+                turn.pool.give(turn)
             self._pump()
 
 

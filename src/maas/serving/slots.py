@@ -16,6 +16,12 @@ instead of a batch of one or two rows after every big one. A shadow target (copi
 waits for) scores `SHADOW_WEIGHT` of that, so it never takes a slot an arm is ready to use unless its copies
 have waited far longer, and then runs them as one large batch.
 
+Riders: when a slot is granted, every other arm with requests queued hands one batch to the same worker, to run
+right after the granted one (`board`), and the slot frees after the last. A turn then costs one thread wake
+and one trip back to the loop for all the arms, and the second run follows the first at once: a run made back
+to back costs what it costs alone, while one made after a pause of 1-5 ms costs 1.2-3.7x as much on this
+machine's cores (bench/cold_runs.py), which is most of what a split's extra batches cost.
+
 The time a request spends ready to run while another member holds the slots is recorded on it (`slot_wait`):
 rollouts judge an arm's latency without it (traffic_plane.py), so a candidate is not made to look slower than
 stable by waiting for stable's runs, while the per-arm metrics keep the latency clients saw.
@@ -31,7 +37,8 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 # How much a shadow target's waiting counts against an arm's (copies are never waited for by anyone).
 SHADOW_WEIGHT = 1 / 16
@@ -49,7 +56,17 @@ class Member(Protocol):
     def instances(self) -> int: ...
     def waiting(self) -> tuple[int, float] | None: ...  # (rows queued, when the head was queued), None: empty
     def run_now(self) -> None: ...  # a slot is granted: cut a batch now if there is one
+    def ride(self, lane: Any, turn: Turn) -> bool: ...  # run a batch in another member's turn (its lane), if any
     def blocked(self, since: float, now: float) -> None: ...  # queued requests waited for a slot since `since`
+
+
+@dataclass(eq=False)
+class Turn:
+    """One use of a slot: the batch of the member it was granted to, then the batches that ride along with it."""
+
+    pool: SlotPool
+    holder: Member
+    batches: int = 1  # handed to the turn's lane and not yet done
 
 
 class SlotPool:
@@ -77,14 +94,14 @@ class SlotPool:
         """Whether `member` is waiting for a slot that is not free (it is granted one with `run_now`)."""
         return member in self._waiting and (self.in_use >= self.size or self._reserve is not None)
 
-    def take(self, member: Member) -> bool:
-        """Whether `member` may dispatch a batch now; if not, it waits and is granted a slot later."""
+    def take(self, member: Member) -> Turn | None:
+        """A slot's turn if `member` may dispatch a batch now; if not (None), it waits and is granted one later."""
         if member in self._granted:
             self._granted.discard(member)
-            return True
+            return Turn(self, member)
         if self.in_use >= self.size:
             self._waiting.setdefault(member, time.monotonic())
-            return False
+            return None
         now = time.monotonic()
         mine = self._score(member, now)
         better = sum(1 for w in self._waiting if w is not member and self._score(w, now) > mine)
@@ -93,14 +110,30 @@ class SlotPool:
             self._waiting.setdefault(member, now)
             self.settle(but=member)
             if self.in_use >= self.size:
-                return False
+                return None
         self._hold(member, now)
-        return True
+        return Turn(self, member)
 
-    def give(self, member: Member) -> None:
-        """`member`'s batch is done: its slot goes to the member that should run next."""
-        if not self._holders[member]:
-            return  # it joined while that batch ran: the batch held no slot of this pool
+    def board(self, turn: Turn, lane: Any) -> None:
+        """The holder of `turn` has handed its batch to `lane`: every other arm with requests queued hands one
+        batch to the same lane, to run right after it in the same worker; the slot frees after the last."""
+        now = time.monotonic()
+        riders = [m for m in self.arms if m is not turn.holder and m not in self._granted and m.waiting()]
+        for member in sorted(riders, key=lambda m: self._score(m, now), reverse=True):
+            since = self._waiting.pop(member, None)
+            if since is not None:
+                member.blocked(since, now)  # before its requests leave the queue
+            if member.ride(lane, turn):
+                turn.batches += 1
+            elif since is not None:
+                self._waiting[member] = now  # no instance of its own is idle: it waits on, counted from now
+
+    def give(self, turn: Turn) -> None:
+        """One batch of `turn` is done; after its last, the slot goes to the member that should run next."""
+        turn.batches -= 1
+        member = turn.holder
+        if turn.batches or not self._holders[member]:
+            return  # riders still run in the turn's lane, or its holder left the pool while it ran
         self._holders[member] -= 1
         self.in_use -= 1
         if not self._waiting:

@@ -37,6 +37,7 @@ class Gated:
 
     def __init__(self, name: str, log: list[tuple[str, int]], running: list[int]) -> None:
         self.name, self.log, self.running = name, log, running
+        self.threads: list[int] = []  # the worker thread of each run
         self.gate = threading.Semaphore(0)
         self.started = threading.Semaphore(0)
         self._lock = threading.Lock()
@@ -46,6 +47,7 @@ class Gated:
             self.running[0] += 1
             self.running[1] = max(self.running[1], self.running[0])
         self.log.append((self.name, int(inputs["x"].shape[0])))
+        self.threads.append(threading.get_ident())
         self.started.release()
         try:
             assert self.gate.acquire(timeout=HANG_GUARD_S)
@@ -121,6 +123,36 @@ def test_the_arms_run_one_batch_at_a_time_and_the_waiting_arm_runs_its_requests_
         assert all(o["y"].shape == (1, 2) for o in outs)
         assert log == [("a", 1), ("b", 3), ("a", 2)]
         assert running[1] == 1
+
+    run_pooled(body)
+
+
+def test_a_waiting_arm_rides_in_the_turn_of_the_arm_granted_the_slot() -> None:
+    """The granted arm's batch and the other arm's run back to back in one worker, in one turn of the slot: one
+    wake instead of two, and the slot frees only after the rider's batch."""
+
+    async def body(b: dict[str, Batcher], r: dict[str, Gated], log: list[tuple[str, int]], running: list[int]) -> None:
+        first = asyncio.ensure_future(b["a"].submit(one_row(), HANG_GUARD_S))
+        await started(r["a"])
+        waiting_b = [asyncio.ensure_future(b["b"].submit(one_row(), HANG_GUARD_S)) for _ in range(3)]
+        waiting_a = [asyncio.ensure_future(b["a"].submit(one_row(), HANG_GUARD_S)) for _ in range(2)]
+        await turns()
+        pool = b["a"].slots
+        assert pool is not None
+        r["a"].gate.release()  # b is granted the slot; a's two queued requests board its turn
+        await started(r["b"])
+        await turns()
+        assert pool.in_use == 1 and log == [("a", 1), ("b", 3)]
+        r["b"].gate.release()
+        await started(r["a"])
+        await asyncio.gather(first, *waiting_b)
+        assert pool.in_use == 1  # b's callers have their answers, but a's rider still runs in the turn
+        assert r["a"].threads[1] == r["b"].threads[0]  # right after b's batch, in the same worker
+        r["a"].gate.release()
+        await asyncio.gather(*waiting_a)
+        await turns()
+        assert log == [("a", 1), ("b", 3), ("a", 2)] and running[1] == 1
+        assert pool.in_use == 0
 
     run_pooled(body)
 
