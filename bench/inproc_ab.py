@@ -3,6 +3,8 @@ tiny CNN, without sockets, so what differs is maas's own code per request, not t
 
     python bench/inproc_ab.py base=/tmp/base/src branch=src [--rounds 4] [--requests 3000] [--concurrency 8]
     python bench/inproc_ab.py branch=src --profile grpc     # a cProfile of one tree's gRPC path, top 30
+    python bench/inproc_ab.py plain=src split=src --split split --protocols rest-binary --concurrency 32
+                                                            # the same tree without and with a 50/50 split
 
 Each run is a subprocess with that tree first on PYTHONPATH: it registers the CNN (bench/run.py's config) in a
 fresh home, builds the real app (`create_app`: the HTTP edge with every layer) and the real gRPC handlers
@@ -29,6 +31,9 @@ import asyncio, inspect, json, sys, tempfile, time
 import numpy as np
 sys.path.insert(0, sys.argv[5])
 import models, run as bench
+import os
+sys.path.insert(0, os.environ["PYTHONPATH"])  # the tree under test, ahead of the src/ that run.py puts first
+assert not any(m == "maas" or m.startswith("maas.") for m in sys.modules)
 from maas.config import Settings
 from maas.registry import Registry
 from maas.serving import ServingDataPlane, ServingOptions
@@ -37,9 +42,11 @@ try:
     from maas.server import grpc_servicer as grpc_server
 except ImportError:  # a tree from before the split of grpc_server.py
     from maas.server import grpc_server
+import maas
+print("tree", maas.__file__, file=sys.stderr)
 
 protocols, n, conc, profile = sys.argv[1].split(","), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-import os
+split = sys.argv[6] == "split"  # two versions of the model, 50/50
 if os.environ.get("BENCH_ONNX"):  # prebuilt (under callgrind, torch's export would take minutes)
     onnx, shape = open(os.environ["BENCH_ONNX"], "rb").read(), (28, 28, 1)
 else:
@@ -75,10 +82,24 @@ def grpc_infer(settings, reg, plane):
 async def main():
     settings = Settings(home=tempfile.mkdtemp())
     reg = Registry(settings)
-    reg.publish("cnn", {"model.onnx": onnx}, config=bench.SERVER_CONFIG["cnn"])
+    for _ in range(2 if split else 1):
+        reg.publish("cnn", {"model.onnx": onnx}, config=bench.SERVER_CONFIG["cnn"])
     plane = ServingDataPlane(reg, ServingOptions())
     app = create_app(settings, reg, plane, grpc=False)
     await plane.start()
+    if split:
+        import httpx
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as c:
+            arms = [{"version": 1, "weight": 50}, {"version": 2, "weight": 50}]
+            (await c.put("/api/v1/models/cnn/traffic", json={"arms": arms})).raise_for_status()
+            await asyncio.sleep(1)  # the arms load and warm up
+    async def batches():
+        """(rows, batches) run so far, every version, from the app's own /metrics."""
+        import httpx, re
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as c:
+            text = (await c.get("/metrics")).text
+        return [sum(float(v) for v in re.findall(rf'^maas_inference_batch_size_{part}{{[^}}]*}} (\S+)$', text, re.M))
+                for part in ("sum", "count")]
     infer = grpc_infer(settings, reg, plane)
     out = {}
     for proto in protocols:
@@ -112,6 +133,7 @@ async def main():
             prof = cProfile.Profile(); prof.enable()
         per_block = max(1, n // conc // 5)
         cpu = wall = float("inf")
+        rows0, count0 = await batches()
         for _ in range(5):  # the least CPU of 5 blocks: another process's load only ever adds to a block
             t0, c0 = time.perf_counter(), time.process_time()
             collect(True)
@@ -123,7 +145,9 @@ async def main():
             import pstats
             pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(30)
         assert set(statuses) <= {200}, set(statuses)
-        out[proto] = {"cpu_us": cpu / (per_block * conc) * 1e6, "wall_us": wall / (per_block * conc) * 1e6}
+        rows, count = (a - b for a, b in zip(await batches(), (rows0, count0)))
+        out[proto] = {"cpu_us": cpu / (per_block * conc) * 1e6, "wall_us": wall / (per_block * conc) * 1e6,
+                      "rows_per_batch": rows / count if count else 0.0}
     await plane.stop(5)
     print(json.dumps(out))
 
@@ -131,10 +155,10 @@ asyncio.run(main())
 '''
 
 
-def run(src: Path, protocols: str, requests: int, concurrency: int, profile: str) -> dict:
+def run(src: Path, protocols: str, requests: int, concurrency: int, profile: str, split: bool) -> dict:
     env = {**os.environ, "PYTHONPATH": str(src)}
     proc = subprocess.run([sys.executable, "-c", CHILD, protocols, str(requests), str(concurrency), profile,
-                           str(HERE)], env=env, capture_output=True, text=True)
+                           str(HERE), "split" if split else "plain"], env=env, capture_output=True, text=True)
     if proc.returncode:
         raise RuntimeError(proc.stderr[-3000:])
     if profile:
@@ -150,18 +174,22 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--protocols", default="rest-json,rest-binary,grpc")
     ap.add_argument("--profile", default="", help="a protocol to profile with cProfile (one round)")
+    ap.add_argument("--split", default="", help="NAME,...: trees that serve the model as a 50/50 split of two "
+                    "versions (the same tree may be named twice, once with and once without)")
     args = ap.parse_args()
+    split = set(filter(None, args.split.split(",")))
     trees = [(n, Path(p).resolve()) for n, p in (t.split("=", 1) for t in args.trees)]
     protocols = args.protocols.split(",")
     results: dict[tuple[str, str], list[float]] = {}
     load = os.getloadavg()[0]
     for i in range(1 if args.profile else args.rounds):
         for name, src in (trees if i % 2 == 0 else trees[::-1]):
-            r = run(src, args.protocols, args.requests, args.concurrency, args.profile)
+            r = run(src, args.protocols, args.requests, args.concurrency, args.profile, name in split)
             for proto in protocols:
                 results.setdefault((name, proto), []).append(r[proto]["cpu_us"])
-            print(f"round {i + 1} {name:8} " + "  ".join(f"{p} {r[p]['cpu_us']:6.1f}" for p in protocols)
-                  + "  µs CPU/request", flush=True)
+            print(f"round {i + 1} {name:8} " + "  ".join(
+                f"{p} {r[p]['cpu_us']:6.1f} ({r[p]['rows_per_batch']:.1f} rows/batch)" for p in protocols)
+                + "  µs CPU/request", flush=True)
     print(f"\nload average {load:.2f} → {os.getloadavg()[0]:.2f}; median µs of CPU per request "
           f"(concurrency {args.concurrency}, {args.requests} requests per cell)\n")
     print("| protocol | " + " | ".join(n for n, _ in trees) + " |")
