@@ -75,21 +75,23 @@ def _rows_per_s(sessions: list[Any], x: np.ndarray, seconds: float) -> float:
     return sum(counts) * x.shape[0] / (time.perf_counter() - start)
 
 
+def _p50_ms(sess: Any, one: np.ndarray, seconds: float) -> float:
+    """The median latency of one-row runs made back to back for `seconds` (at least 5), after 5 to warm up."""
+    for _ in range(5):
+        sess.run(None, {"input": one})
+    samples = []
+    stop = time.perf_counter() + seconds
+    while time.perf_counter() < stop or len(samples) < 5:
+        t0 = time.perf_counter()
+        sess.run(None, {"input": one})
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples) * 1e3
+
+
 def raw_onnxruntime(name: str, onnx_bytes: bytes, row_shape: tuple[int, ...], cores: int, seconds: float) -> dict:
     rng = np.random.default_rng(0)
     one = rng.random((1, *row_shape), dtype=np.float32)
-    latencies = {}
-    for threads in sorted({1, cores}):
-        sess = _session(onnx_bytes, threads)
-        for _ in range(5):
-            sess.run(None, {"input": one})
-        samples = []
-        stop = time.perf_counter() + seconds
-        while time.perf_counter() < stop or len(samples) < 5:
-            t0 = time.perf_counter()
-            sess.run(None, {"input": one})
-            samples.append(time.perf_counter() - t0)
-        latencies[threads] = statistics.median(samples) * 1e3
+    latencies = {threads: _p50_ms(_session(onnx_bytes, threads), one, seconds) for threads in sorted({1, cores})}
     best_latency_threads = min(latencies, key=latencies.__getitem__)
     layouts = [(1, cores)] + ([(cores, 1)] if cores > 1 else [])  # (sessions, intra-op threads each)
     throughput = []
@@ -106,12 +108,16 @@ def raw_onnxruntime(name: str, onnx_bytes: bytes, row_shape: tuple[int, ...], co
             "latency_by_threads": latencies, "throughput": throughput, "best": best}
 
 
-def raw_best_again(onnx_bytes: bytes, row_shape: tuple[int, ...], best: dict, seconds: float) -> float:
-    """Raw onnxruntime's best cell (same sessions, threads and batch) measured again right after a server's
-    cells: this machine's speed drifts by ±20 % within a run, so a ratio taken next to its cells is the one to read."""
+def raw_again(onnx_bytes: bytes, row_shape: tuple[int, ...], raw: dict, seconds: float) -> tuple[float, float]:
+    """Raw onnxruntime's best cell (same sessions, threads and batch) and its batch-1 p50 (same threads) measured
+    again right after a server's cells: this machine's speed drifts by ±20 % within a run, so a ratio taken next
+    to its cells is the one to read."""
+    best = raw["best"]
     sessions = [_session(onnx_bytes, best["threads"]) for _ in range(best["sessions"])]
-    x = np.random.default_rng(0).random((best["batch"], *row_shape), dtype=np.float32)
-    return _rows_per_s(sessions, x, seconds)
+    rng = np.random.default_rng(0)
+    x = rng.random((best["batch"], *row_shape), dtype=np.float32)
+    one = rng.random((1, *row_shape), dtype=np.float32)
+    return _rows_per_s(sessions, x, seconds), _p50_ms(_session(onnx_bytes, raw["p50_threads"]), one, seconds)
 
 
 # --- the server ---------------------------------------------------------------------------------------------
@@ -399,6 +405,20 @@ def _after(row: dict) -> str:
     return f"{row['rps'] / row['raw_after']:.0%}" if row.get("raw_after") else "-"
 
 
+def _around(row: dict) -> str:
+    """Against the mean of raw best measured right before and right after the row's server (drift cancels)."""
+    if not row.get("raw_after") or not row.get("raw_before"):
+        return "-"
+    return f"{row['rps'] / ((row['raw_before'] + row['raw_after']) / 2):.0%}"
+
+
+def _p50_around(row: dict) -> str:
+    """p50 against the mean of raw batch-1 p50 measured right before and right after the row's server."""
+    if not row.get("p50_after") or not row.get("p50_before"):
+        return "-"
+    return f"{row['p50_ms'] / ((row['p50_before'] + row['p50_after']) / 2):.2f}x"
+
+
 def render(results: list[dict], raw: dict[str, dict], args: argparse.Namespace, load_before: tuple, load_after: tuple,
            busy: list[str], floors: list[dict], h2rows: list[dict], peers: list[dict]) -> str:
     lines = ["# maas serving benchmark", "",
@@ -414,28 +434,30 @@ def render(results: list[dict], raw: dict[str, dict], args: argparse.Namespace, 
         lines.append(f"| {name} | {r['p50_ms_batch1']:.3f} ({r['p50_threads']} thread) | {b['rows_per_s']:,.0f} | "
                      f"{b['sessions']} session(s) x {b['threads']} thread(s), batch {b['batch']} |")
     lines += ["", "## maas serve", "",
-              "The last column divides by raw onnxruntime's best cell measured again right after that server's cells "
-              "(the machine's speed drifts within a run).", "",
+              "\"After\" divides by raw onnxruntime's best cell measured again right after that server's cells, "
+              "\"around\" by the mean of that and the same cell measured right before them (the machine's speed "
+              "drifts within a run); \"p50 ÷ around\" divides by raw batch-1 p50 measured at the same two moments.", "",
               "| tree | model | protocol | concurrency | req/s | p50 (ms) | p99 (ms) | errors | req/s ÷ raw best | "
-              "p50 ÷ raw batch-1 | req/s ÷ raw best after |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "p50 ÷ raw batch-1 | req/s ÷ raw best after | ÷ raw around | p50 ÷ around |",
+              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         rb = raw[r["model"]]
         lines.append(
             f"| {r.get('tree', 'maas')} | {r['model']} | {r['protocol']} | {r['concurrency']} | {r['rps']:,.0f} | "
             f"{r['p50_ms']:.2f} | "
             f"{r['p99_ms']:.2f} | {r['errors']} | {r['rps'] / rb['best']['rows_per_s']:.0%} | "
-            f"{r['p50_ms'] / rb['p50_ms_batch1']:.1f}x | {_after(r)} |")
+            f"{r['p50_ms'] / rb['p50_ms_batch1']:.1f}x | {_after(r)} | {_around(r)} | {_p50_around(r)} |")
     lines += ["", "Server model configs: " + "; ".join(f"`{k}`: `{json.dumps(v)}`" for k, v in SERVER_CONFIG.items()
                                                       if k in raw), ""]
     if h2rows:
         lines += ["## gRPC driven by h2load (C, HTTP/2), for comparison", "",
                   "The Python gRPC client processes above share the two cores with the server; nghttp2's h2load "
                   "costs far less per call. h2load reports mean latency, not percentiles.", "",
-                  "| tree | model | concurrency | req/s | mean (ms) | errors | req/s ÷ raw best | ÷ raw best after |",
-                  "|---|---|---:|---:|---:|---:|---:|---:|"]
+                  "| tree | model | concurrency | req/s | mean (ms) | errors | req/s ÷ raw best | ÷ raw best after | "
+                  "÷ raw around |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
         lines += [f"| {r.get('tree', 'maas')} | {r['model']} | {r['concurrency']} | {r['rps']:,.0f} | "
                   f"{r['mean_ms']:.2f} | {r['errors']} | {r['rps'] / raw[r['model']]['best']['rows_per_s']:.0%} | "
-                  f"{_after(r)} |" for r in h2rows]
+                  f"{_after(r)} | {_around(r)} |" for r in h2rows]
         lines.append("")
     if peers:
         ours = {(r["model"], r["protocol"], r["concurrency"]): r for r in results + h2rows}
@@ -478,7 +500,9 @@ def main() -> int:
     ap.add_argument("--tree", action="append", default=[], metavar="NAME=SRC",
                     help="serve from this source tree (repeatable: trees alternate per model and per --rounds, "
                          "e.g. --tree base=/tmp/base/src --tree branch=src); default: this checkout's src/")
-    ap.add_argument("--rounds", type=int, default=1, help="with several trees: how many times to alternate them")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="how many times to serve every tree (alternating them; raw onnxruntime's best cell is "
+                    "measured again between servers)")
     args = ap.parse_args()
     trees = [(n, Path(p).resolve()) for n, p in (t.split("=", 1) for t in args.tree)] or [("maas", ROOT / "src")]
     if shutil.which("wrk") is None:
@@ -515,7 +539,8 @@ def main() -> int:
             msg.model_name = name
             b["grpc"] = (msg.SerializeToString(), None)
             bodies_by_model[name] = b
-        for rnd in range(args.rounds if len(trees) > 1 else 1):
+        raw_last = {name: (r["best"]["rows_per_s"], r["p50_ms_batch1"]) for name, r in raw.items()}  # latest raw
+        for rnd in range(args.rounds):
             for tree, src in trees:
                 home = work / f"home-{tree}-{rnd}"
                 register(home, built, src)
@@ -530,11 +555,14 @@ def main() -> int:
                 finally:
                     stop_server(proc)
                 for name, (onnx_bytes, row_shape) in built.items():
-                    after = raw_best_again(onnx_bytes, row_shape, raw[name]["best"], args.raw_seconds)
-                    print(f"  raw onnxruntime's best cell again: {name} {after:,.0f} rows/s", flush=True)
+                    after = raw_again(onnx_bytes, row_shape, raw[name], args.raw_seconds)
+                    print(f"  raw onnxruntime again: {name} best {after[0]:,.0f} rows/s, batch-1 p50 "
+                          f"{after[1]:.2f} ms", flush=True)
                     for r in results + h2rows:
                         if r["tree"] == tree and r["round"] == rnd and r["model"] == name:
-                            r["raw_after"] = after
+                            r.update(raw_before=raw_last[name][0], raw_after=after[0], p50_before=raw_last[name][1],
+                                     p50_after=after[1])
+                    raw_last[name] = after
         for name, (onnx_bytes, _) in built.items() if args.peer_python else ():
             print(f"PyTriton: {name} ...", flush=True)
             (work / f"{name}.onnx").write_bytes(onnx_bytes)
