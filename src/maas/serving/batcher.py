@@ -392,7 +392,10 @@ class Batcher:
             p.slot_wait += now - max(since, p.enqueued)
 
     def _ready_to_cut(self) -> bool:
-        return self._head_due or self._queued_rows(self._target) >= self._target
+        """Whether the queue should be cut now: its head is due, a full batch is queued, or (sharing the model's
+        slots) the arms' queues hold a full batch between them, which one turn runs (slots.py)."""
+        return (self._head_due or self._queued_rows(self._target) >= self._target
+                or (self.slots is not None and self in self.slots.arms and self.slots.turn_full(self._target)))
 
     def _arm(self, loop: asyncio.AbstractEventLoop) -> asyncio.Handle:
         """When to look again at a batch that is not full: at the delay while recent batches found company,

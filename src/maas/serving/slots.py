@@ -20,7 +20,10 @@ Riders: when a slot is granted, every other arm with requests queued hands one b
 right after the granted one (`board`), and the slot frees after the last. A turn then costs one thread wake
 and one trip back to the loop for all the arms, and the second run follows the first at once: a run made back
 to back costs what it costs alone, while one made after a pause of 1-5 ms costs 1.2-3.7x as much on this
-machine's cores (bench/cold_runs.py), which is most of what a split's extra batches cost.
+machine's cores (bench/cold_runs.py), which is most of what a split's extra batches cost. For the same
+reason a turn is cut as soon as the arms' queues hold a full batch between them (`turn_full`): each arm alone
+rarely fills one, and waiting out the queue delay left the worker idle before every turn, where a version
+alone cuts the moment its batch is full.
 
 The time a request spends ready to run while another member holds the slots is recorded on it (`slot_wait`):
 rollouts judge an arm's latency without it (traffic_plane.py), so a candidate is not made to look slower than
@@ -113,6 +116,18 @@ class SlotPool:
                 return None
         self._hold(member, now)
         return Turn(self, member)
+
+    def turn_full(self, rows: int) -> bool:
+        """Whether the arms' queues hold `rows` rows between them: a turn (one batch and its riders) would then
+        run as many rows as one version alone cuts at, so it need not wait for the queue delay."""
+        total = 0
+        for member in self.arms:
+            queued = member.waiting()
+            if queued is not None:
+                total += queued[0]
+                if total >= rows:
+                    return True
+        return False
 
     def board(self, turn: Turn, lane: Any) -> None:
         """The holder of `turn` has handed its batch to `lane`: every other arm with requests queued hands one

@@ -60,7 +60,7 @@ class Gated:
         pass
 
 
-def policy() -> BatchingPolicy:
+def default_policy() -> BatchingPolicy:
     return BatchingPolicy(16, 100, (), 1, 1, 100)
 
 
@@ -81,13 +81,13 @@ Body = Callable[[dict[str, Batcher], dict[str, Gated], list[tuple[str, int]], li
 
 
 def run_pooled(body: Body, arms: tuple[str, ...] = ("a", "b"), shadows: tuple[str, ...] = (),
-               pooled: bool = True) -> Any:
+               pooled: bool = True, policy: BatchingPolicy | None = None) -> Any:
     async def main() -> Any:
         log: list[tuple[str, int]] = []
         running = [0, 0]  # batches running now, most at once
         runtimes = {n: Gated(n, log, running) for n in (*arms, *shadows)}
         with ThreadPoolExecutor(4) as pool:
-            batchers = {n: Batcher(f"m:{n}", policy(), [r], pool) for n, r in runtimes.items()}
+            batchers = {n: Batcher(f"m:{n}", policy or default_policy(), [r], pool) for n, r in runtimes.items()}
             for b in batchers.values():
                 b.start()
             if pooled:
@@ -155,6 +155,31 @@ def test_a_waiting_arm_rides_in_the_turn_of_the_arm_granted_the_slot() -> None:
         assert pool.in_use == 0
 
     run_pooled(body)
+
+
+def test_a_turn_is_cut_when_the_arms_queues_hold_a_full_batch_between_them() -> None:
+    """Neither arm alone fills a batch of 4, and the queue delay is longer than the test may take: together
+    they do, so the turn runs at once, one arm's batch and the other's riding with it, as one version's full
+    batch would."""
+
+    async def body(b: dict[str, Batcher], r: dict[str, Gated], log: list[tuple[str, int]], running: list[int]) -> None:
+        warm = [asyncio.ensure_future(b[n].submit(one_row(), HANG_GUARD_S)) for n in "aaaabbbb"]
+        for n in "ab":  # full batches first, so that the batchers wait out the delay for company after them
+            r[n].gate.release()
+        await asyncio.gather(*warm)
+        log.clear()
+        tasks = [asyncio.ensure_future(b[n].submit(one_row(), HANG_GUARD_S)) for n in ("a", "b", "a")]
+        await turns()
+        assert log == []  # three rows: the turn is not full, and the delay is far off
+        tasks.append(asyncio.ensure_future(b["b"].submit(one_row(), HANG_GUARD_S)))
+        await started(r["b"])  # the fourth row fills the turn; b, whose request filled it, is granted the slot
+        r["b"].gate.release()
+        await started(r["a"])
+        r["a"].gate.release()
+        await asyncio.gather(*tasks)
+        assert sorted(log) == [("a", 2), ("b", 2)] and running[1] == 1
+
+    run_pooled(body, policy=BatchingPolicy(4, 2 * int(HANG_GUARD_S * 1e6), (), 1, 1, 100))
 
 
 def test_without_a_pool_the_versions_run_at_once() -> None:
