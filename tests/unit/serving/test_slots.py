@@ -1,6 +1,7 @@
-"""Shared execution slots (serving/slots.py): the versions of a split run one batch at a time between them, the
-waiting arm's requests run together, a shadow target yields to an arm, the wait for another arm is recorded
-for rollouts, leaving a pool frees a waiting batcher; the repository pools a split's adaptive versions only.
+"""Shared execution slots (serving/slots.py): the versions of a split take turns, the waiting arm's requests
+run together and the other arms ride in its turn, a turn is cut once the arms hold a full batch between them,
+a shadow target yields to an arm, the wait for another arm is recorded for rollouts, leaving a pool frees a
+waiting batcher; the repository pools a split's adaptive versions only.
 
 Gated fake runtimes let the tests decide when a batch finishes; nothing depends on timing."""
 
@@ -104,7 +105,11 @@ def run_pooled(body: Body, arms: tuple[str, ...] = ("a", "b"), shadows: tuple[st
     return asyncio.run(main())
 
 
-def test_the_arms_run_one_batch_at_a_time_and_the_waiting_arm_runs_its_requests_together() -> None:
+def test_the_arms_take_turns_and_a_waiting_arm_rides_in_the_turn_granted_to_another() -> None:
+    """One batch holds the model's only slot; the arm that waited longest is granted it next and runs its queue
+    as one batch, and the other arm's queued requests run right after it in the same worker, in the same turn
+    (one wake instead of two); the slot frees only after the rider's batch."""
+
     async def body(b: dict[str, Batcher], r: dict[str, Gated], log: list[tuple[str, int]], running: list[int]) -> None:
         first = asyncio.ensure_future(b["a"].submit(one_row(), HANG_GUARD_S))
         await started(r["a"])
@@ -112,44 +117,20 @@ def test_the_arms_run_one_batch_at_a_time_and_the_waiting_arm_runs_its_requests_
         waiting_a = [asyncio.ensure_future(b["a"].submit(one_row(), HANG_GUARD_S)) for _ in range(2)]
         await turns()
         assert log == [("a", 1)]  # b's requests wait while a's batch holds the model's only slot
-        r["a"].gate.release()
-        await started(r["b"])  # b's queue waited longest, with more rows: it runs next, as one batch
-        await turns()
-        assert log == [("a", 1), ("b", 3)]
-        r["b"].gate.release()
-        await started(r["a"])
-        r["a"].gate.release()
-        outs = await asyncio.gather(first, *waiting_b, *waiting_a)
-        assert all(o["y"].shape == (1, 2) for o in outs)
-        assert log == [("a", 1), ("b", 3), ("a", 2)]
-        assert running[1] == 1
-
-    run_pooled(body)
-
-
-def test_a_waiting_arm_rides_in_the_turn_of_the_arm_granted_the_slot() -> None:
-    """The granted arm's batch and the other arm's run back to back in one worker, in one turn of the slot: one
-    wake instead of two, and the slot frees only after the rider's batch."""
-
-    async def body(b: dict[str, Batcher], r: dict[str, Gated], log: list[tuple[str, int]], running: list[int]) -> None:
-        first = asyncio.ensure_future(b["a"].submit(one_row(), HANG_GUARD_S))
-        await started(r["a"])
-        waiting_b = [asyncio.ensure_future(b["b"].submit(one_row(), HANG_GUARD_S)) for _ in range(3)]
-        waiting_a = [asyncio.ensure_future(b["a"].submit(one_row(), HANG_GUARD_S)) for _ in range(2)]
-        await turns()
         pool = b["a"].slots
         assert pool is not None
         r["a"].gate.release()  # b is granted the slot; a's two queued requests board its turn
         await started(r["b"])
         await turns()
-        assert pool.in_use == 1 and log == [("a", 1), ("b", 3)]
+        assert pool.in_use == 1 and log == [("a", 1), ("b", 3)]  # b waited longest, with more rows
         r["b"].gate.release()
         await started(r["a"])
         await asyncio.gather(first, *waiting_b)
         assert pool.in_use == 1  # b's callers have their answers, but a's rider still runs in the turn
         assert r["a"].threads[1] == r["b"].threads[0]  # right after b's batch, in the same worker
         r["a"].gate.release()
-        await asyncio.gather(*waiting_a)
+        outs = await asyncio.gather(*waiting_a)
+        assert all(o["y"].shape == (1, 2) for o in outs)
         await turns()
         assert log == [("a", 1), ("b", 3), ("a", 2)] and running[1] == 1
         assert pool.in_use == 0
