@@ -177,6 +177,7 @@ class Batcher:
         self._idle: list[Runtime] = []
         self._lanes = {r: _Lane(executor) for r in (*self._runtimes, *((solo,) if solo is not None else ()))}
         self._in_lane: dict[Runtime, list[float]] = {}  # instance -> when each batch in its lane was handed over
+        self._riding: set[Runtime] = set()  # instances whose batch runs in another version's lane (slots.py)
         self._running: set[asyncio.Future[None]] = set()
         self._timer: asyncio.Handle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -332,7 +333,7 @@ class Batcher:
         first (it frees first) first. A version sharing its model's slots never chains: slots.py decides."""
         if not self._full_batch_queued():  # checked first: this runs on every arrival under load
             return
-        alone = [r for r in self._runtimes if len(self._in_lane.get(r, ())) == 1]
+        alone = [r for r in self._runtimes if len(self._in_lane.get(r, ())) == 1 and r not in self._riding]
         for runtime in sorted(alone, key=lambda r: self._in_lane[r][0]):
             self._drop_abandoned()
             if not self._full_batch_queued():
@@ -468,6 +469,8 @@ class Batcher:
         done: asyncio.Future[None] = loop.create_future()
         self._running.add(done)
         self._in_lane.setdefault(runtime, []).append(handed)
+        if lane is not None:
+            self._riding.add(runtime)  # never chained behind: its own lane is not the one running it
 
         def back_on_loop(results: list[_GroupResult] | None, exc: BaseException | None, started: float) -> None:
             with contextlib.suppress(RuntimeError):  # the loop is already closed: nobody is waiting
@@ -528,6 +531,7 @@ class Batcher:
             done.set_result(None)
             handed = self._in_lane[runtime]
             handed.pop(0)
+            self._riding.discard(runtime)
             if not handed:  # else a chained batch runs on it now
                 if runtime is self._solo:
                     self._solo_idle = True

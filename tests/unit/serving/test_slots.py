@@ -1,7 +1,8 @@
 """Shared execution slots (serving/slots.py): the versions of a split take turns, the waiting arm's requests
-run together and the other arms ride in its turn, a turn is cut once the arms hold a full batch between them,
-a shadow target yields to an arm, the wait for another arm is recorded for rollouts, leaving a pool frees a
-waiting batcher; the repository pools a split's adaptive versions only.
+run together and the other arms ride in its turn (and are never chained behind in their own lane meanwhile), a
+turn is cut once the arms hold a full batch between them, a shadow target yields to an arm, the wait for
+another arm is recorded for rollouts, leaving a pool frees a waiting batcher; the repository pools a split's
+adaptive versions only.
 
 Gated fake runtimes let the tests decide when a batch finishes; nothing depends on timing."""
 
@@ -134,6 +135,34 @@ def test_the_arms_take_turns_and_a_waiting_arm_rides_in_the_turn_granted_to_anot
         await turns()
         assert log == [("a", 1), ("b", 3), ("a", 2)] and running[1] == 1
         assert pool.in_use == 0
+
+    run_pooled(body)
+
+
+def test_an_instance_riding_in_another_lane_is_not_chained_behind_in_its_own() -> None:
+    """A version that leaves the pool while its batch rides in another version's lane must not run a chained
+    batch on the same instance in its own lane meanwhile (a runtime is called from one thread at a time)."""
+
+    async def body(b: dict[str, Batcher], r: dict[str, Gated], log: list[tuple[str, int]], running: list[int]) -> None:
+        first = asyncio.ensure_future(b["a"].submit(one_row(), HANG_GUARD_S))
+        await started(r["a"])
+        waiting = [asyncio.ensure_future(b[n].submit(one_row(), HANG_GUARD_S)) for n in ("b", "a")]
+        await turns()
+        r["a"].gate.release()  # b is granted the slot, a's request rides behind b's batch
+        await started(r["b"])
+        pool = b["a"].slots
+        assert pool is not None
+        pool.detach(b["a"])
+        full = [asyncio.ensure_future(b["a"].submit(one_row(), HANG_GUARD_S)) for _ in range(16)]
+        await turns()
+        assert log == [("a", 1), ("b", 1)]  # the full batch waits for a's instance to come back
+        r["b"].gate.release()
+        await started(r["a"])
+        r["a"].gate.release()
+        await started(r["a"])
+        r["a"].gate.release()
+        await asyncio.gather(first, *waiting, *full)
+        assert log == [("a", 1), ("b", 1), ("a", 1), ("a", 16)] and running[1] == 1
 
     run_pooled(body)
 
