@@ -405,18 +405,14 @@ def _after(row: dict) -> str:
     return f"{row['rps'] / row['raw_after']:.0%}" if row.get("raw_after") else "-"
 
 
-def _around(row: dict) -> str:
-    """Against the mean of raw best measured right before and right after the row's server (drift cancels)."""
-    if not row.get("raw_after") or not row.get("raw_before"):
+def _around(row: dict, value: str = "rps", raw: str = "raw") -> str:
+    """`row[value]` against the mean of the raw figure measured right before and right after the row's server
+    (drift cancels): raw best for req/s, raw batch-1 p50 for p50 (`value="p50_ms", raw="p50"`)."""
+    before, after = row.get(f"{raw}_before"), row.get(f"{raw}_after")
+    if not before or not after:
         return "-"
-    return f"{row['rps'] / ((row['raw_before'] + row['raw_after']) / 2):.0%}"
-
-
-def _p50_around(row: dict) -> str:
-    """p50 against the mean of raw batch-1 p50 measured right before and right after the row's server."""
-    if not row.get("p50_after") or not row.get("p50_before"):
-        return "-"
-    return f"{row['p50_ms'] / ((row['p50_before'] + row['p50_after']) / 2):.2f}x"
+    ratio = row[value] / ((before + after) / 2)
+    return f"{ratio:.0%}" if value == "rps" else f"{ratio:.2f}x"
 
 
 def render(results: list[dict], raw: dict[str, dict], args: argparse.Namespace, load_before: tuple, load_after: tuple,
@@ -446,7 +442,7 @@ def render(results: list[dict], raw: dict[str, dict], args: argparse.Namespace, 
             f"| {r.get('tree', 'maas')} | {r['model']} | {r['protocol']} | {r['concurrency']} | {r['rps']:,.0f} | "
             f"{r['p50_ms']:.2f} | "
             f"{r['p99_ms']:.2f} | {r['errors']} | {r['rps'] / rb['best']['rows_per_s']:.0%} | "
-            f"{r['p50_ms'] / rb['p50_ms_batch1']:.1f}x | {_after(r)} | {_around(r)} | {_p50_around(r)} |")
+            f"{r['p50_ms'] / rb['p50_ms_batch1']:.1f}x | {_after(r)} | {_around(r)} | {_around(r, 'p50_ms', 'p50')} |")
     lines += ["", "Server model configs: " + "; ".join(f"`{k}`: `{json.dumps(v)}`" for k, v in SERVER_CONFIG.items()
                                                       if k in raw), ""]
     if h2rows:
@@ -501,8 +497,8 @@ def main() -> int:
                     help="serve from this source tree (repeatable: trees alternate per model and per --rounds, "
                          "e.g. --tree base=/tmp/base/src --tree branch=src); default: this checkout's src/")
     ap.add_argument("--rounds", type=int, default=1,
-                    help="how many times to serve every tree (alternating them; raw onnxruntime's best cell is "
-                    "measured again between servers)")
+                    help="how many times to serve every tree (alternating them; raw onnxruntime's best cell and "
+                    "batch-1 p50 are measured again between servers)")
     args = ap.parse_args()
     trees = [(n, Path(p).resolve()) for n, p in (t.split("=", 1) for t in args.tree)] or [("maas", ROOT / "src")]
     if shutil.which("wrk") is None:
